@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+const masterKey = z
+  .string()
+  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be a base64-encoded 32-byte key');
+
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with scheme ${protocols.join(' or ')}`);
+
+/** Environment values arrive as text: "false" must mean false, which a plain boolean coercion gets wrong. */
+const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+
+/** The whole configuration of the gateway; every value is validated before any module starts. */
+export const appConfigSchema = z
+  .object({
+    nodeEnv: z.enum(['development', 'test', 'production']),
+    port: z.coerce.number().int().min(1).max(65535),
+    publicBaseUrl: url(['http:', 'https:']),
+    databaseUrl: url(['mysql:']),
+    redisUrl: url(['redis:', 'rediss:']),
+    /** Prefix of every Redis key of this deployment (BullMQ, rate limits, replay caches); braces make it a Redis Cluster hash tag. */
+    redisPrefix: z.string().min(1).max(64),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    masterKey,
+    platformJwt: z.object({
+      issuer: z.string().min(1),
+      audience: z.string().min(1),
+      publicKey: z.string().includes('-----BEGIN').optional(),
+      secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    }),
+    redis: z.object({ allowEvictingPolicy: flag }),
+    http: z.object({
+      trustProxy: flag,
+      rateLimit: z.object({
+        limit: z.coerce.number().int().positive(),
+        windowSeconds: z.coerce.number().int().positive(),
+      }),
+      idempotencyTtlHours: z.coerce.number().int().min(24, 'must be at least 24 (API.md keeps keys 24 h)'),
+    }),
+    outbox: z.object({
+      relayIntervalMs: z.coerce.number().int().min(10),
+      batchSize: z.coerce.number().int().min(1).max(5000),
+      sweepIntervalMs: z.coerce.number().int().min(100),
+      sweepAfterSeconds: z.coerce.number().int().min(1),
+    }),
+    ops: z.object({ bullBoard: flag }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const { publicKey, secret } = c.platformJwt;
+    if (!publicKey && !secret) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['platformJwt', 'publicKey'],
+        message: 'one of PLATFORM_JWT_PUBLIC_KEY or PLATFORM_JWT_SECRET is required',
+      });
+    }
+    if (c.nodeEnv === 'production' && secret) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['platformJwt', 'secret'],
+        message: 'an HS256 secret is accepted only in development and test; use PLATFORM_JWT_PUBLIC_KEY',
+      });
+    }
+    if (c.nodeEnv === 'production' && c.redis.allowEvictingPolicy) {
+      ctx.addIssue({ code: 'custom', path: ['redis', 'allowEvictingPolicy'], message: 'is development-only' });
+    }
+  });
+
+export type AppConfig = z.infer<typeof appConfigSchema>;
+
+/** Environment variables and the configuration path each one overrides. */
+export const ENVIRONMENT_VARIABLES: Record<string, string> = {
+  NODE_ENV: 'nodeEnv',
+  PORT: 'port',
+  PUBLIC_BASE_URL: 'publicBaseUrl',
+  DATABASE_URL: 'databaseUrl',
+  REDIS_URL: 'redisUrl',
+  REDIS_PREFIX: 'redisPrefix',
+  LOG_LEVEL: 'logLevel',
+  MASTER_KEY: 'masterKey',
+  PLATFORM_JWT_ISSUER: 'platformJwt.issuer',
+  PLATFORM_JWT_AUDIENCE: 'platformJwt.audience',
+  PLATFORM_JWT_PUBLIC_KEY: 'platformJwt.publicKey',
+  PLATFORM_JWT_SECRET: 'platformJwt.secret',
+  REDIS_ALLOW_EVICTING_POLICY: 'redis.allowEvictingPolicy',
+  TRUST_PROXY: 'http.trustProxy',
+  RATE_LIMIT: 'http.rateLimit.limit',
+  RATE_LIMIT_WINDOW_SECONDS: 'http.rateLimit.windowSeconds',
+  IDEMPOTENCY_TTL_HOURS: 'http.idempotencyTtlHours',
+  OUTBOX_RELAY_INTERVAL_MS: 'outbox.relayIntervalMs',
+  OUTBOX_BATCH_SIZE: 'outbox.batchSize',
+  OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',
+  OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
+  BULL_BOARD: 'ops.bullBoard',
+};
+
+/** Settings that must never be printed. */
+export const SECRET_PATHS = ['masterKey', 'platformJwt.secret', 'databaseUrl', 'redisUrl'];
+
+/** The one injectable handle on the validated configuration. */
+export abstract class AppConfigService {
+  abstract readonly values: AppConfig;
+}

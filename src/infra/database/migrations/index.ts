@@ -1,0 +1,4 @@
+import { Foundation1763800000000 } from './1763800000000-foundation';
+
+/** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
+export const MIGRATIONS = [Foundation1763800000000];

@@ -1,0 +1,66 @@
+import helmet from '@fastify/helmet';
+import { DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
+import { Logger } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config';
+import { setupOpenApi } from '../ops/openapi';
+import { BULK_BODY_LIMIT, BODY_LIMIT, isBulkRoute } from './body-limits';
+import { ProblemDetailsFilter } from './problem-details.filter';
+import { createValidationPipe } from './validation';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The incoming x-request-id when it is well-formed, else a fresh one; kept on the raw request for the logger. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id'];
+  const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  (req as IncomingMessage & { id?: string }).id = id;
+  return id;
+}
+
+/**
+ * Builds the HTTP application with the conventions of API.md applied once for every module:
+ * request ids, body limits, NDJSON bodies, security headers, validation and problem+json errors.
+ */
+export async function createHttpApp(module: DynamicModule, config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    bodyLimit: BULK_BODY_LIMIT,
+    trustProxy: config.http.trustProxy,
+    // Fastify logs through nestjs-pino instead.
+    logger: false,
+  });
+  const fastify = adapter.getInstance();
+  // Every route gets the 1 MiB limit unless it is declared bulk (10 MiB).
+  fastify.addHook('onRoute', (route) => {
+    route.bodyLimit = isBulkRoute(route.config) ? BULK_BODY_LIMIT : BODY_LIMIT;
+  });
+  fastify.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  await app.register(helmet, {
+    // The Swagger UI at /docs needs inline scripts and styles; the JSON API itself serves no HTML.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+      },
+    },
+  });
+  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalPipes(createValidationPipe());
+  setupOpenApi(app, config);
+  await app.init();
+  await fastify.ready();
+  return app;
+}

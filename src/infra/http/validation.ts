@@ -1,0 +1,3 @@
+import { ValidationPipe } from '@nestjs/common';
+
+export const createValidationPipe = () => new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });

@@ -1,0 +1,109 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { JobsOptions } from 'bullmq';
+import { TransactionRunner } from '../database/transaction.runner';
+import { QueueName } from '../queues/job-catalogue';
+import { JobQueues } from '../queues/job-queues';
+import { outboxJobId } from './outbox.service';
+
+interface OutboxRow {
+  id: string;
+  queue: QueueName;
+  job_name: string;
+  payload: string | object;
+  delay_ms: number;
+  due_in_ms: string | number;
+}
+
+const parsePayload = (p: string | object) => (typeof p === 'string' ? JSON.parse(p) : p);
+
+/**
+ * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED so any number of
+ * workers relay side by side; the outbox id is the job id, so relaying a row twice creates one job.
+ */
+@Injectable()
+export class OutboxRelay {
+  private readonly logger = new Logger(OutboxRelay.name);
+
+  constructor(
+    private readonly tx: TransactionRunner,
+    private readonly queues: JobQueues,
+  ) {}
+
+  /** Relays one batch of PENDING rows; returns how many were enqueued. */
+  async relayBatch(batchSize: number): Promise<number> {
+    return this.tx.run(async (m) => {
+      const rows: OutboxRow[] = await m.query(
+        `SELECT id, queue, job_name, payload, delay_ms,
+                TIMESTAMPDIFF(MICROSECOND, NOW(3), created_at + INTERVAL delay_ms * 1000 MICROSECOND) / 1000 AS due_in_ms
+           FROM outbox WHERE status = 'PENDING' ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      if (rows.length === 0) return 0;
+      await this.addJobs(rows);
+      await m.query(
+        `UPDATE outbox SET status = 'ENQUEUED', enqueued_at = NOW(3), enqueue_count = enqueue_count + 1
+          WHERE id IN (?)`,
+        [rows.map((r) => r.id)],
+      );
+      return rows.length;
+    });
+  }
+
+  /**
+   * Re-enqueues ENQUEUED rows whose job is no longer in Redis (Redis restarted or flushed), and closes rows
+   * whose job completed but whose DONE mark was lost. Delayed jobs get their remaining delay back.
+   */
+  async sweep(olderThanSeconds: number, batchSize: number): Promise<{ checked: number; reenqueued: number }> {
+    return this.tx.run(async (m) => {
+      const rows: OutboxRow[] = await m.query(
+        `SELECT id, queue, job_name, payload, delay_ms,
+                TIMESTAMPDIFF(MICROSECOND, NOW(3), created_at + INTERVAL delay_ms * 1000 MICROSECOND) / 1000 AS due_in_ms
+           FROM outbox
+          WHERE status = 'ENQUEUED' AND enqueued_at < NOW(3) - INTERVAL ? SECOND
+          ORDER BY enqueued_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [olderThanSeconds, batchSize],
+      );
+      const missing: OutboxRow[] = [];
+      const completed: string[] = [];
+      const present: string[] = [];
+      for (const row of rows) {
+        const state = await this.queues.get(row.queue).getJobState(outboxJobId(row.id));
+        if (state === 'unknown') missing.push(row);
+        else if (state === 'completed') completed.push(row.id);
+        else present.push(row.id);
+      }
+      if (missing.length > 0) {
+        this.logger.warn({ count: missing.length }, 'outbox jobs missing from Redis, enqueuing them again');
+        await this.addJobs(missing);
+      }
+      const touched = [...missing.map((r) => r.id), ...present];
+      if (touched.length > 0) {
+        // Pushing enqueued_at forward spaces out the next look at the same row.
+        await m.query(
+          `UPDATE outbox SET enqueued_at = NOW(3),
+                  enqueue_count = enqueue_count + IF(id IN (?), 1, 0)
+            WHERE id IN (?)`,
+          [missing.length ? missing.map((r) => r.id) : [0], touched],
+        );
+      }
+      if (completed.length > 0) {
+        await m.query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3) WHERE id IN (?)`, [completed]);
+      }
+      return { checked: rows.length, reenqueued: missing.length };
+    });
+  }
+
+  private async addJobs(rows: OutboxRow[]): Promise<void> {
+    const byQueue = new Map<QueueName, { name: string; data: object; opts: JobsOptions }[]>();
+    for (const row of rows) {
+      const jobs = byQueue.get(row.queue) ?? [];
+      jobs.push({
+        name: row.job_name,
+        data: parsePayload(row.payload),
+        opts: { jobId: outboxJobId(row.id), delay: Math.max(0, Math.round(Number(row.due_in_ms))) },
+      });
+      byQueue.set(row.queue, jobs);
+    }
+    for (const [queue, jobs] of byQueue) await this.queues.get(queue).addBulk(jobs);
+  }
+}

@@ -1,0 +1,30 @@
+import { SetMetadata } from '@nestjs/common';
+import { JobName, JobPayload, QueueName } from './job-catalogue';
+
+export const JOB_HANDLER = Symbol('JOB_HANDLER');
+
+export interface JobHandlerMetadata {
+  queue: QueueName;
+  name: string;
+}
+
+/** What a handler may do besides reading its payload: report progress, learn which attempt this is. */
+export interface JobContext {
+  jobId: string;
+  attempt: number;
+  /** The outbox row behind the job, when it came through the outbox. */
+  outboxId?: string;
+  progress(value: number | object): Promise<void>;
+}
+
+type Handler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q, J>, ctx: JobContext) => Promise<unknown>;
+
+/**
+ * Marks a provider method as the handler of one catalogue job. The payload type follows from the catalogue;
+ * handlers must be idempotent because BullMQ delivers at least once.
+ */
+export function JobHandler<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J) {
+  return <T extends Handler<Q, J>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>) => {
+    SetMetadata<typeof JOB_HANDLER, JobHandlerMetadata>(JOB_HANDLER, { queue, name })(target, key, descriptor);
+  };
+}

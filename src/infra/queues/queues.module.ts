@@ -1,0 +1,32 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Global, Module } from '@nestjs/common';
+import { AppConfigService } from '../config/app-config';
+import { QUEUE_NAMES } from './job-catalogue';
+import { JobQueues } from './job-queues';
+import { bullConnection } from './redis-connection';
+
+/** Bounded retention keeps Redis memory flat; failed jobs stay longer so they can be inspected. */
+export const DEFAULT_JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 2_000 },
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 14 * 24 * 3600, count: 50_000 },
+} as const;
+
+@Global()
+@Module({
+  imports: [
+    BullModule.forRootAsync({
+      inject: [AppConfigService],
+      useFactory: (config: AppConfigService) => ({
+        connection: bullConnection(config.values.redisUrl),
+        prefix: config.values.redisPrefix,
+        defaultJobOptions: DEFAULT_JOB_OPTIONS,
+      }),
+    }),
+    BullModule.registerQueue(...QUEUE_NAMES.map((name) => ({ name }))),
+  ],
+  providers: [JobQueues],
+  exports: [JobQueues, BullModule],
+})
+export class QueuesModule {}

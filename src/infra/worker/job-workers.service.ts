@@ -1,0 +1,119 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { Job, Worker } from 'bullmq';
+import { DataSource } from 'typeorm';
+import { AppConfigService } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { outboxIdOf } from '../outbox/outbox.service';
+import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
+import { JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
+import { bullConnection } from '../queues/redis-connection';
+import { RedisPolicyCheck } from './redis-policy.check';
+
+type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
+
+/** Finds every @JobHandler, refuses a catalogue job with none or two, and runs one BullMQ worker per queue. */
+@Injectable()
+export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(JobWorkers.name);
+  private readonly handlers = new Map<string, BoundHandler>();
+  private readonly workers: Worker[] = [];
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    private readonly config: AppConfigService,
+    private readonly dataSource: DataSource,
+    private readonly metrics: MetricsService,
+    private readonly redisPolicy: RedisPolicyCheck,
+  ) {}
+
+  async onApplicationBootstrap() {
+    await this.redisPolicy.assertSafe();
+    this.collectHandlers();
+    const { redisUrl, redisPrefix } = this.config.values;
+    for (const queue of QUEUE_NAMES) {
+      const worker = new Worker(queue, (job) => this.process(queue, job), {
+        connection: bullConnection(redisUrl),
+        prefix: redisPrefix,
+        concurrency: 8,
+      });
+      worker.on('failed', (job, error) => void this.onFailed(queue, job, error));
+      worker.on('error', (error) => this.logger.error({ queue, err: error.message }, 'worker error'));
+      this.workers.push(worker);
+    }
+  }
+
+  async onModuleDestroy() {
+    // close() waits for active jobs to finish, so a normal stop never abandons a job half done.
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+
+  private collectHandlers() {
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance = wrapper.instance as Record<string, unknown> | undefined;
+      if (!instance || typeof instance !== 'object') continue;
+      const proto = Object.getPrototypeOf(instance);
+      for (const method of this.scanner.getAllMethodNames(proto)) {
+        const meta = this.reflector.get<JobHandlerMetadata | undefined>(JOB_HANDLER, proto[method]);
+        if (!meta) continue;
+        const key = `${meta.queue}/${meta.name}`;
+        if (this.handlers.has(key)) throw new Error(`job ${key} has two handlers`);
+        this.handlers.set(key, (proto[method] as BoundHandler).bind(instance));
+      }
+    }
+    const missing = QUEUE_NAMES.flatMap((q) => (JOB_CATALOGUE[q] as string[]).map((j) => `${q}/${j}`)).filter(
+      (key) => !this.handlers.has(key),
+    );
+    if (missing.length > 0) throw new Error(`jobs without a handler: ${missing.join(', ')}`);
+  }
+
+  private async process(queue: QueueName, job: Job): Promise<unknown> {
+    const handler = this.handlers.get(`${queue}/${job.name}`);
+    if (!handler) throw new Error(`no handler for ${queue}/${job.name}`);
+    const outboxId = outboxIdOf(job.id);
+    const started = process.hrtime.bigint();
+    const ctx: JobContext = {
+      jobId: job.id ?? '',
+      attempt: job.attemptsMade + 1,
+      outboxId,
+      progress: (value) => job.updateProgress(value),
+    };
+    try {
+      const result = await handler(job.data, ctx);
+      if (outboxId) {
+        await this.dataSource.query(
+          `UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL WHERE id = ? AND status <> 'DONE'`,
+          [outboxId],
+        );
+      }
+      this.observe(queue, job.name, 'completed', started);
+      return result ?? null;
+    } catch (error) {
+      this.observe(queue, job.name, 'failed', started);
+      throw error;
+    }
+  }
+
+  /** The final-failure hook: retries exhausted, the outbox row records it so the failure stays visible. */
+  private async onFailed(queue: QueueName, job: Job | undefined, error: Error) {
+    const final = !!job && job.attemptsMade >= (job.opts.attempts ?? 1);
+    this.metrics.jobFailures.inc({ queue, job: job?.name ?? 'unknown', final: String(final) });
+    this.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: error.message }, 'job failed');
+    const outboxId = outboxIdOf(job?.id);
+    if (final && outboxId) {
+      await this.dataSource
+        .query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status <> 'DONE'`, [
+          error.message.slice(0, 1000),
+          outboxId,
+        ])
+        .catch((e: Error) => this.logger.error({ err: e.message, outboxId }, 'could not record final job failure'));
+    }
+  }
+
+  private observe(queue: string, job: string, outcome: string, started: bigint) {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.jobDuration.observe({ queue, job, outcome }, seconds);
+  }
+}

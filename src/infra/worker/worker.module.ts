@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { OutboxModule } from '../outbox/outbox.module';
+import { JobSchedules } from './job-schedules.service';
+import { JobWorkers } from './job-workers.service';
+import { OutboxPump } from './outbox-pump.service';
+import { RedisPolicyCheck } from './redis-policy.check';
+
+/** Everything only the worker role runs: BullMQ workers, the outbox relay and sweeper, periodic schedules. */
+@Module({
+  imports: [DiscoveryModule, OutboxModule],
+  providers: [RedisPolicyCheck, JobWorkers, OutboxPump, JobSchedules],
+})
+export class WorkerModule {}

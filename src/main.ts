@@ -1,0 +1,49 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { AppModule, PROCESS_ROLES, ProcessRole } from './app.module';
+import { AppConfig } from './infra/config/app-config';
+import { ConfigurationError, loadConfig } from './infra/config/load-config';
+import { createHttpApp } from './infra/http/http-app.factory';
+
+/** Starts the gateway in one role: `node dist/src/main.js api|worker|all` (or PROCESS_ROLE). */
+export async function start(role: ProcessRole, config: AppConfig) {
+  process.env.PROCESS_ROLE = role;
+  if (role === 'worker') {
+    const app = await NestFactory.createApplicationContext(AppModule.forRole(role, config), { bufferLogs: true });
+    app.useLogger(app.get(Logger));
+    app.enableShutdownHooks();
+    await app.init();
+    return app;
+  }
+  const app = await createHttpApp(AppModule.forRole(role, config), config);
+  app.enableShutdownHooks();
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  return app;
+}
+
+async function main() {
+  const role = (process.argv[2] ?? process.env.PROCESS_ROLE ?? 'all') as ProcessRole;
+  if (!PROCESS_ROLES.includes(role)) {
+    console.error(`Unknown process role "${role}"; expected one of ${PROCESS_ROLES.join(', ')}`);
+    process.exit(2);
+  }
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  await start(role, config);
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error('start-up failed:', error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}
