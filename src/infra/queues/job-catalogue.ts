@@ -7,6 +7,8 @@ export interface JobCatalogue {
   maintenance: {
     /** Deletes idempotency keys past their retention. */
     'idempotency-keys.purge': BasePayload;
+    /** Marks an outbox probe row as delivered: an end-to-end check of outbox → relay → BullMQ → worker. */
+    'outbox.probe': BasePayload & { probeId: string };
   };
 }
 
@@ -21,7 +23,7 @@ export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobCatalogue
 
 /** Runtime list of the catalogue (TypeScript interfaces vanish at run time). */
 export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
-  maintenance: ['idempotency-keys.purge'],
+  maintenance: ['idempotency-keys.purge', 'outbox.probe'],
 };
 
 export const QUEUE_NAMES = Object.keys(JOB_CATALOGUE) as QueueName[];
