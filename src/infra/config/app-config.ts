@@ -50,6 +50,11 @@ export const appConfigSchema = z
       sweepAfterSeconds: z.coerce.number().int().min(1),
     }),
     ops: z.object({ bullBoard: flag }),
+    worker: z.object({
+      concurrency: z.coerce.number().int().min(1).max(256),
+      /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
+      lockDurationMs: z.coerce.number().int().min(1000),
+    }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -99,6 +104,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',
   OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
   BULL_BOARD: 'ops.bullBoard',
+  WORKER_CONCURRENCY: 'worker.concurrency',
+  WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
 };
 
 /** Settings that must never be printed. */

@@ -32,12 +32,14 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap() {
     await this.redisPolicy.assertSafe();
     this.collectHandlers();
-    const { redisUrl, redisPrefix } = this.config.values;
+    const { redisUrl, redisPrefix, worker: settings } = this.config.values;
     for (const queue of QUEUE_NAMES) {
       const worker = new Worker(queue, (job) => this.process(queue, job), {
         connection: bullConnection(redisUrl),
         prefix: redisPrefix,
-        concurrency: 8,
+        concurrency: settings.concurrency,
+        lockDuration: settings.lockDurationMs,
+        stalledInterval: settings.lockDurationMs,
       });
       worker.on('failed', (job, error) => void this.onFailed(queue, job, error));
       worker.on('error', (error) => this.logger.error({ queue, err: error.message }, 'worker error'));
