@@ -40,6 +40,8 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     route.bodyLimit = isBulkRoute(route.config) ? BULK_BODY_LIMIT : BODY_LIMIT;
   });
   fastify.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON and NDJSON only (plus Nest's form parser for the token endpoint): anything else, text/plain included, is a 415.
+  fastify.removeContentTypeParser('text/plain');
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

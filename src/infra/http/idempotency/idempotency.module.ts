@@ -1,16 +1,10 @@
-import { Injectable, Module } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { JobHandler } from '../../queues/job-handler.decorator';
+import { Module } from '@nestjs/common';
+import { IdempotencyKeyRepository } from './idempotency-key.repository';
+import { IdempotencyPurge } from './idempotency-purge.handler';
 
-@Injectable()
-export class IdempotencyPurge {
-  constructor(private readonly dataSource: DataSource) {}
-
-  @JobHandler('maintenance', 'idempotency-keys.purge')
-  async purge(): Promise<void> {
-    await this.dataSource.query('DELETE FROM idempotency_keys WHERE expires_at < NOW(3) LIMIT 10000');
-  }
-}
-
-@Module({ providers: [IdempotencyPurge] })
+/**
+ * The idempotency-key store, in every role: the api role claims and records keys (IdempotencyInterceptor, registered
+ * by HttpConventionsModule), the worker role purges expired ones.
+ */
+@Module({ providers: [IdempotencyKeyRepository, IdempotencyPurge], exports: [IdempotencyKeyRepository] })
 export class IdempotencyModule {}

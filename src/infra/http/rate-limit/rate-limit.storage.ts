@@ -1,0 +1,37 @@
+import { Logger, OnModuleDestroy } from '@nestjs/common';
+import { ThrottlerStorage } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { AppConfig } from '../../config/app-config';
+import { redisOptions } from '../../queues/redis-connection';
+
+type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/**
+ * Rate-limit counters in Redis (one atomic script per hit), under `<redisPrefix>rl:` so they belong to this
+ * deployment. When Redis fails the request is let through and the failure logged: the limiter protects capacity,
+ * it is not a record of truth, and /health/ready already reports Redis down.
+ */
+export class RateLimitStorage implements ThrottlerStorage, OnModuleDestroy {
+  private readonly logger = new Logger(RateLimitStorage.name);
+  private readonly redis: ThrottlerStorageRedisService;
+
+  constructor(config: Pick<AppConfig, 'redisUrl' | 'redisPrefix'>) {
+    // A connection of its own: ioredis applies keyPrefix to the script's KEYS, which the shared client has no prefix for.
+    this.redis = new ThrottlerStorageRedisService(
+      redisOptions(config.redisUrl, { keyPrefix: `${config.redisPrefix}rl:`, maxRetriesPerRequest: 1 }),
+    );
+  }
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<StorageRecord> {
+    try {
+      return await this.redis.increment(key, ttl, limit, blockDuration, throttlerName);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'rate limit not enforced: Redis unavailable');
+      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    }
+  }
+
+  onModuleDestroy() {
+    this.redis.onModuleDestroy();
+  }
+}
