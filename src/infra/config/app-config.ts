@@ -50,6 +50,8 @@ export const appConfigSchema = z
       sweepAfterSeconds: z.coerce.number().int().min(1),
     }),
     ops: z.object({ bullBoard: flag }),
+    /** Lets development register plain-http or private-network push endpoints (the SSRF check is off). */
+    partners: z.object({ allowPrivatePushEndpoints: flag.default(false) }).default({ allowPrivatePushEndpoints: false }),
     worker: z.object({
       concurrency: z.coerce.number().int().min(1).max(256),
       /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
@@ -72,6 +74,9 @@ export const appConfigSchema = z
         path: ['platformJwt', 'secret'],
         message: 'an HS256 secret is accepted only in development and test; use PLATFORM_JWT_PUBLIC_KEY',
       });
+    }
+    if (c.nodeEnv === 'production' && c.partners.allowPrivatePushEndpoints) {
+      ctx.addIssue({ code: 'custom', path: ['partners', 'allowPrivatePushEndpoints'], message: 'is development-only' });
     }
     if (c.nodeEnv === 'production' && c.redis.allowEvictingPolicy) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'allowEvictingPolicy'], message: 'is development-only' });
@@ -104,6 +109,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',
   OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
   BULL_BOARD: 'ops.bullBoard',
+  PUSH_ALLOW_PRIVATE_ENDPOINTS: 'partners.allowPrivatePushEndpoints',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
 };

@@ -10,6 +10,10 @@ export interface JobCatalogue {
     /** Marks an outbox probe row as delivered: an end-to-end check of outbox → relay → BullMQ → worker. */
     'outbox.probe': BasePayload & { probeId: string };
   };
+  audit: {
+    /** Signs the audit chain head ({seq, hash}) into audit_checkpoints; a no-op when the head has not moved. */
+    'audit.checkpoint': BasePayload;
+  };
 }
 
 export interface BasePayload {
@@ -24,6 +28,7 @@ export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobCatalogue
 /** Runtime list of the catalogue (TypeScript interfaces vanish at run time). */
 export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
   maintenance: ['idempotency-keys.purge', 'outbox.probe'],
+  audit: ['audit.checkpoint'],
 };
 
 export const QUEUE_NAMES = Object.keys(JOB_CATALOGUE) as QueueName[];

@@ -2,12 +2,10 @@ import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
 
-interface Schedule<Q extends QueueName = QueueName> {
-  queue: Q;
-  name: JobName<Q>;
-  everyMs: number;
-  payload: JobPayload<Q, JobName<Q>>;
-}
+/** One entry per catalogue job (a union over queues; `JobName<QueueName>` alone would be the empty intersection). */
+type Schedule = {
+  [Q in QueueName]: { [J in JobName<Q>]: { queue: Q; name: J; everyMs: number; payload: JobPayload<Q, J> } }[JobName<Q>];
+}[QueueName];
 
 /** Periodic jobs. Upserting a scheduler is idempotent, so every worker copy may declare them. */
 export const SCHEDULES: Schedule[] = [
@@ -16,6 +14,12 @@ export const SCHEDULES: Schedule[] = [
     name: 'idempotency-keys.purge',
     everyMs: 60 * 60 * 1000,
     payload: { correlationId: 'schedule:idempotency-keys.purge' },
+  },
+  {
+    queue: 'audit',
+    name: 'audit.checkpoint',
+    everyMs: 5 * 60 * 1000,
+    payload: { correlationId: 'schedule:audit.checkpoint' },
   },
 ];
 

@@ -1,0 +1,39 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfigService } from '../config/app-config';
+import { deriveKey, keyedHash, open, seal } from './envelope';
+
+/**
+ * The master key's uses, injectable: encrypt/decrypt values at rest and compute keyed hashes, each under a
+ * subkey of its own purpose. The master key itself never leaves this class.
+ */
+@Injectable()
+export class CryptoService {
+  private readonly masterKey: Buffer;
+  private readonly subkeys = new Map<string, Buffer>();
+
+  constructor(config: AppConfigService) {
+    this.masterKey = Buffer.from(config.values.masterKey, 'base64');
+  }
+
+  encrypt(purpose: string, plaintext: Buffer | string, aad?: string): Buffer {
+    return seal(this.subkey(purpose, 'enc'), plaintext, aad);
+  }
+
+  decrypt(purpose: string, sealed: Buffer, aad?: string): Buffer {
+    return open(this.subkey(purpose, 'enc'), sealed, aad);
+  }
+
+  keyedHash(purpose: string, value: string): string {
+    return keyedHash(this.subkey(purpose, 'mac'), value);
+  }
+
+  private subkey(purpose: string, use: 'enc' | 'mac'): Buffer {
+    const id = `${use}:${purpose}`;
+    let key = this.subkeys.get(id);
+    if (!key) {
+      key = deriveKey(this.masterKey, purpose, use);
+      this.subkeys.set(id, key);
+    }
+    return key;
+  }
+}

@@ -1,0 +1,254 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { BadRequestError } from '../../common/errors';
+import { AuditActorType, AuditEntryInput, AuditEvent, AuditOutcome, canonicalJson } from './audit-entry';
+
+/** Anything that runs SQL: the DataSource (autocommit) or a transaction's EntityManager. */
+type Queryable = Pick<EntityManager, 'query'> | Pick<DataSource, 'query'>;
+
+export interface InboxRow extends Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'> {
+  id: string;
+}
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+export interface CheckpointRow {
+  seq: number;
+  hash: string;
+  kid: string;
+  token: string;
+  createdAt: Date;
+  /** The hash of the audit event at `seq` (null when that event is missing). */
+  eventHash: string | null;
+}
+
+export interface AuditSearchFilters {
+  actorType?: AuditActorType;
+  actorId?: string;
+  partnerCode?: string;
+  subjectUserHash?: string;
+  action?: string;
+  from?: Date;
+  to?: Date;
+}
+
+const ENTRY_COLUMNS = `occurred_at, actor_type, actor_id, action, resource_type, resource_id, subject_user_hash,
+  partner_code, request_id, client_ip, outcome, http_status, details`;
+
+interface EntryRowSql {
+  occurred_at: Date;
+  actor_type: AuditActorType;
+  actor_id: string;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  subject_user_hash: string | null;
+  partner_code: string | null;
+  request_id: string | null;
+  client_ip: string | null;
+  outcome: AuditOutcome;
+  http_status: number | string | null;
+  details: string | null;
+}
+
+const toEntry = (r: EntryRowSql): Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'> => ({
+  occurredAt: r.occurred_at,
+  actorType: r.actor_type,
+  actorId: r.actor_id,
+  action: r.action,
+  resourceType: r.resource_type,
+  resourceId: r.resource_id,
+  subjectUserHash: r.subject_user_hash,
+  partnerCode: r.partner_code,
+  requestId: r.request_id,
+  clientIp: r.client_ip,
+  outcome: r.outcome,
+  httpStatus: r.http_status === null ? null : Number(r.http_status),
+  details: r.details,
+});
+
+const toEvent = (r: EntryRowSql & { seq: string; prev_hash: string; hash: string }): AuditEvent => ({
+  seq: Number(r.seq),
+  ...toEntry(r),
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');
+
+export function decodeCursor(cursor: string): number {
+  const m = /^s:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw new BadRequestError('cursor is not valid', [{ field: 'cursor', message: 'is not a cursor of this list' }]);
+  return Number(m[1]);
+}
+
+/** All SQL of the audit log: inbox appends, chaining, verification reads, checkpoints and search. */
+@Injectable()
+export class AuditRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** One multi-row INSERT; the time is the database's, so every process agrees on one clock. */
+  async insertInbox(entries: AuditEntryInput[], manager?: EntityManager): Promise<void> {
+    if (entries.length === 0) return;
+    const values = entries.map((e) => [
+      e.actorType,
+      e.actorId,
+      e.action,
+      e.resourceType ?? null,
+      e.resourceId ?? null,
+      e.subjectUserHash ?? null,
+      e.partnerCode ?? null,
+      e.requestId ?? null,
+      e.clientIp ?? null,
+      e.outcome,
+      e.httpStatus ?? null,
+      e.details === undefined ? null : canonicalJson(e.details),
+    ]);
+    await (manager ?? this.dataSource).query(
+      `INSERT INTO audit_inbox (${ENTRY_COLUMNS}) VALUES ${values.map(() => '(NOW(3), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      values.flat(),
+    );
+  }
+
+  /** The chain head, row-locked; null while another chainer holds it (SKIP LOCKED: never queue behind it). */
+  async lockHead(m: EntityManager): Promise<ChainHead | null> {
+    const rows: { seq: string; hash: string }[] = await m.query(
+      'SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE SKIP LOCKED',
+    );
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
+  }
+
+  async head(q: Queryable = this.dataSource): Promise<ChainHead> {
+    const rows: { seq: string; hash: string }[] = await q.query('SELECT seq, hash FROM audit_chain_head WHERE id = 1');
+    return { seq: Number(rows[0].seq), hash: rows[0].hash };
+  }
+
+  async readInbox(m: EntityManager, limit: number): Promise<InboxRow[]> {
+    const rows: (EntryRowSql & { id: string })[] = await m.query(
+      `SELECT id, ${ENTRY_COLUMNS} FROM audit_inbox ORDER BY id LIMIT ?`,
+      [limit],
+    );
+    return rows.map((r) => ({ id: String(r.id), ...toEntry(r) }));
+  }
+
+  /** Moves a chained batch: the events, the inbox rows they came from and the new head, in the caller's transaction. */
+  async commitChained(m: EntityManager, events: AuditEvent[], inboxIds: string[]): Promise<void> {
+    await m.query(
+      `INSERT INTO audit_events (seq, ${ENTRY_COLUMNS}, prev_hash, hash) VALUES ${events
+        .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .join(', ')}`,
+      events.flatMap((e) => [
+        e.seq,
+        e.occurredAt,
+        e.actorType,
+        e.actorId,
+        e.action,
+        e.resourceType,
+        e.resourceId,
+        e.subjectUserHash,
+        e.partnerCode,
+        e.requestId,
+        e.clientIp,
+        e.outcome,
+        e.httpStatus,
+        e.details,
+        e.prevHash,
+        e.hash,
+      ]),
+    );
+    await m.query('DELETE FROM audit_inbox WHERE id IN (?)', [inboxIds]);
+    const last = events[events.length - 1];
+    await m.query('UPDATE audit_chain_head SET seq = ?, hash = ?, updated_at = NOW(3) WHERE id = 1', [last.seq, last.hash]);
+  }
+
+  async inboxSize(): Promise<number> {
+    const rows: { n: string }[] = await this.dataSource.query('SELECT COUNT(*) AS n FROM audit_inbox');
+    return Number(rows[0].n);
+  }
+
+  /** Events with fromSeq <= seq <= toSeq in seq order, at most `limit`. */
+  async eventsBetween(q: Queryable, fromSeq: number, toSeq: number, limit: number): Promise<AuditEvent[]> {
+    const rows = await q.query(
+      `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?`,
+      [fromSeq, toSeq, limit],
+    );
+    return rows.map(toEvent);
+  }
+
+  /** The lowest seq above `seq`, if any: rows beyond the head were never written by the chainer. */
+  async firstSeqAbove(q: Queryable, seq: number): Promise<number | null> {
+    const rows: { s: string | null }[] = await q.query('SELECT MIN(seq) AS s FROM audit_events WHERE seq > ?', [seq]);
+    return rows[0]?.s == null ? null : Number(rows[0].s);
+  }
+
+  async lastCheckpointSeq(): Promise<number | null> {
+    const rows: { s: string | null }[] = await this.dataSource.query('SELECT MAX(seq) AS s FROM audit_checkpoints');
+    return rows[0]?.s == null ? null : Number(rows[0].s);
+  }
+
+  /** Inserts a checkpoint; false when one for that seq already exists (a concurrent or repeated run). */
+  async insertCheckpoint(c: { seq: number; hash: string; kid: string; token: string }): Promise<boolean> {
+    try {
+      await this.dataSource.query('INSERT INTO audit_checkpoints (seq, hash, kid, token) VALUES (?, ?, ?, ?)', [
+        c.seq,
+        c.hash,
+        c.kid,
+        c.token,
+      ]);
+      return true;
+    } catch (error) {
+      if ((error as { errno?: number }).errno === 1062) return false; // ER_DUP_ENTRY
+      throw error;
+    }
+  }
+
+  /** Checkpoints with afterSeq < seq <= toSeq, each with the hash of the event it names. */
+  async checkpointsBetween(q: Queryable, afterSeq: number, toSeq: number, limit: number): Promise<CheckpointRow[]> {
+    const rows: { seq: string; hash: string; kid: string; token: string; created_at: Date; event_hash: string | null }[] =
+      await q.query(
+        `SELECT c.seq, c.hash, c.kid, c.token, c.created_at, e.hash AS event_hash
+           FROM audit_checkpoints c LEFT JOIN audit_events e ON e.seq = c.seq
+          WHERE c.seq > ? AND c.seq <= ? ORDER BY c.seq LIMIT ?`,
+        [afterSeq, toSeq, limit],
+      );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      hash: r.hash,
+      kid: r.kid,
+      token: r.token,
+      createdAt: r.created_at,
+      eventHash: r.event_hash,
+    }));
+  }
+
+  /** Compliance search: every filter optional, keyset pagination on seq (stable, creation order). */
+  async search(
+    filters: AuditSearchFilters,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      where.push(sql);
+      params.push(value);
+    };
+    if (filters.actorType) add('actor_type = ?', filters.actorType);
+    if (filters.actorId) add('actor_id = ?', filters.actorId);
+    if (filters.partnerCode) add('partner_code = ?', filters.partnerCode);
+    if (filters.subjectUserHash) add('subject_user_hash = ?', filters.subjectUserHash);
+    if (filters.action) add('action = ?', filters.action);
+    if (filters.from) add('occurred_at >= ?', filters.from);
+    if (filters.to) add('occurred_at < ?', filters.to);
+    if (page.cursor) add('seq > ?', decodeCursor(page.cursor));
+    const rows = await this.dataSource.query(
+      `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`,
+      [...params, page.limit + 1],
+    );
+    const data = (rows as Parameters<typeof toEvent>[0][]).slice(0, page.limit).map(toEvent);
+    return { data, nextCursor: rows.length > page.limit ? encodeCursor(data[data.length - 1].seq) : null };
+  }
+}

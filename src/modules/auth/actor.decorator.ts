@@ -1,0 +1,18 @@
+import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { FastifyRequest } from 'fastify';
+import { Principal } from '../../common/principal';
+import { AuthenticationRequiredError } from './auth-errors';
+
+/** Who acts, and through which request: what a use case needs to authorise itself and write its audit entry. */
+export interface RequestActor {
+  principal: Principal;
+  requestId: string;
+  clientIp: string;
+}
+
+/** `@Actor() actor: RequestActor` in a guarded controller. */
+export const Actor = createParamDecorator((_: unknown, ctx: ExecutionContext): RequestActor => {
+  const request = ctx.switchToHttp().getRequest<FastifyRequest>();
+  if (!request.principal) throw new AuthenticationRequiredError(request.authFailure);
+  return { principal: request.principal, requestId: request.id, clientIp: request.ip };
+});
