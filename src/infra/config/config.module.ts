@@ -1,16 +1,20 @@
 import { Global, Module } from '@nestjs/common';
-import { AppConfig } from './app-config';
-import { AppConfigService } from './app-config';
+import { AppConfig, AppConfigService } from './app-config';
+import { PROCESS_ROLE, ProcessRole } from './process-role';
 
-/** Provides the configuration validated at start-up (see loadConfig) to every module. */
+/** Provides the configuration validated at start-up (see loadConfig) and the process role to every module. */
 @Global()
 @Module({})
 export class ConfigModule {
-  static forRoot(values: AppConfig) {
+  /** CLI contexts pass no role: like the api role they start no background work. */
+  static forRoot(values: AppConfig, role: ProcessRole = 'api') {
     return {
       module: ConfigModule,
-      providers: [{ provide: AppConfigService, useValue: { values } satisfies AppConfigService }],
-      exports: [AppConfigService],
+      providers: [
+        { provide: AppConfigService, useValue: { values } satisfies AppConfigService },
+        { provide: PROCESS_ROLE, useValue: role },
+      ],
+      exports: [AppConfigService, PROCESS_ROLE],
     };
   }
 }

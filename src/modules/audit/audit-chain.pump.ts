@@ -1,6 +1,6 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { JobWorkers } from '../../infra/worker/job-workers.service';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { PROCESS_ROLE, ProcessRole, runsWorkers } from '../../infra/config/process-role';
+import { PollingLoop } from '../../infra/worker/polling-loop';
 import { AuditChainer, CHAIN_BATCH_SIZE } from './audit-chainer.service';
 
 /** Pause between polls when the inbox was empty; a full batch is followed at once by the next. */
@@ -12,54 +12,20 @@ export const CHAIN_IDLE_MS = 100;
  */
 @Injectable()
 export class AuditChainPump implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(AuditChainPump.name);
-  private stopped = false;
-  private loop?: Promise<void>;
-  private wake?: () => void;
+  private readonly loop = new PollingLoop('audit-chain', new Logger(AuditChainPump.name));
 
   constructor(
     private readonly chainer: AuditChainer,
-    private readonly moduleRef: ModuleRef,
+    @Inject(PROCESS_ROLE) private readonly role: ProcessRole,
   ) {}
 
   onApplicationBootstrap() {
-    if (!this.isWorkerRole()) return;
-    this.loop = this.run();
+    if (!runsWorkers(this.role)) return;
+    this.loop.start(CHAIN_IDLE_MS, async () => (await this.chainer.chainBatch(CHAIN_BATCH_SIZE)) === CHAIN_BATCH_SIZE);
   }
 
   // Stops before the database pool closes, so no batch runs on a closed pool.
   async onModuleDestroy() {
-    this.stopped = true;
-    this.wake?.();
-    await this.loop;
-  }
-
-  /** The worker role is wherever the job workers run; WorkerModule is infrastructure and knows nothing of audit. */
-  private isWorkerRole(): boolean {
-    try {
-      return !!this.moduleRef.get(JobWorkers, { strict: false });
-    } catch {
-      return false;
-    }
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      let chained = 0;
-      try {
-        chained = await this.chainer.chainBatch(CHAIN_BATCH_SIZE);
-      } catch (error) {
-        this.logger.error({ err: (error as Error).message }, 'audit chaining step failed');
-      }
-      if (chained < CHAIN_BATCH_SIZE && !this.stopped) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, CHAIN_IDLE_MS);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    }
+    await this.loop.stop();
   }
 }
