@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig } from './infra/config/app-config';
 import { ConfigModule } from './infra/config/config.module';
+import { ProcessRole, runsWorkers, servesHttp } from './infra/config/process-role';
+import { CryptoModule } from './infra/crypto/crypto.module';
 import { DatabaseModule } from './infra/database/database.module';
 import { HttpConventionsModule } from './infra/http/http-conventions.module';
 import { IdempotencyModule } from './infra/http/idempotency/idempotency.module';
@@ -13,19 +15,20 @@ import { RedisModule } from './infra/queues/redis.module';
 import { WorkerModule } from './infra/worker/worker.module';
 import { BUSINESS_MODULES } from './modules';
 
-export type ProcessRole = 'api' | 'worker' | 'all';
-export const PROCESS_ROLES: ProcessRole[] = ['api', 'worker', 'all'];
+export { PROCESS_ROLES } from './infra/config/process-role';
+export type { ProcessRole } from './infra/config/process-role';
 
-/** One codebase, three process roles: api (HTTP), worker (jobs, relay, schedules), all (both, for local runs). */
+/** The application of one process role (see process-role.ts): infrastructure, business modules, then role-specific parts. */
 @Module({})
 export class AppModule {
   static forRole(role: ProcessRole, config: AppConfig): DynamicModule {
-    const serves = role !== 'worker';
-    const works = role !== 'api';
+    const serves = servesHttp(role);
+    const works = runsWorkers(role);
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config),
+        ConfigModule.forRoot(config, role),
+        CryptoModule,
         LoggingModule,
         MetricsModule,
         DatabaseModule,
@@ -34,7 +37,7 @@ export class AppModule {
         OutboxModule,
         IdempotencyModule,
         ...BUSINESS_MODULES,
-        ...(serves ? [HttpConventionsModule, OpsModule] : []),
+        ...(serves ? [HttpConventionsModule, OpsModule.forRoot(config)] : []),
         ...(works ? [WorkerModule] : []),
       ],
     };

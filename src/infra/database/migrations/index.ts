@@ -1,5 +1,9 @@
 import { Foundation1763800000000 } from './1763800000000-foundation';
 import { OutboxProbes1763800050000 } from './1763800050000-outbox-probes';
+import { SigningKeysAndAuditChain1763800300000 } from './1763800300000-signing-keys-and-audit-chain';
+import { Partners1763800400000 } from './1763800400000-partners';
+import { CreditRecords1763800500000 } from './1763800500000-credit-records';
+import { CardProductsAndExclusions1763800600000 } from './1763800600000-card-products-and-exclusions';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
-export const MIGRATIONS = [Foundation1763800000000, OutboxProbes1763800050000];
+export const MIGRATIONS = [Foundation1763800000000, OutboxProbes1763800050000, SigningKeysAndAuditChain1763800300000, Partners1763800400000, CreditRecords1763800500000, CardProductsAndExclusions1763800600000];

@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# One image for every process role: `node dist/src/main.js api|worker|all`, the CLI (`npm run cli -- …`) and the demo.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+# bench/ stays out: the benchmark runs from a development checkout (its load generator is a dev dependency).
+COPY src ./src
+# Compile, then drop the dev dependencies (typescript, jest, …) so the runtime stage copies production ones only.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Defaults per NODE_ENV; secrets never live here (environment or *_FILE only).
+COPY config ./config
+# The files above stay owned by root: the gateway cannot rewrite its own code or defaults.
+USER node
+EXPOSE 3000
+CMD ["node", "dist/src/main.js", "api"]

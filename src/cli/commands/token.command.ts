@@ -1,0 +1,41 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { sign } from 'jsonwebtoken';
+import { randomUUID } from 'node:crypto';
+import { CliError, cliConfig } from '../cli-context';
+
+export const PLATFORM_ROLES = ['platform', 'user', 'admin', 'compliance'] as const;
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
+  return n;
+};
+
+export function register(program: Command): void {
+  program
+    .command('token')
+    .description('mint a development platform JWT (HS256, PLATFORM_JWT_SECRET) for a role; refused in production')
+    .addOption(new Option('--role <role>', 'role carried in the `roles` claim').choices(PLATFORM_ROLES).makeOptionMandatory())
+    .option('--sub <id>', 'subject: the platform user or service id (default dev-<role>)')
+    .option('--ttl <seconds>', 'lifetime in seconds', positiveInt, 3600)
+    .action((opts: { role: string; sub?: string; ttl: number }) => {
+      // Checked before the configuration too: a production environment must never be one typo away from a token.
+      if (process.env.NODE_ENV === 'production') throw new CliError('token minting is development-only (NODE_ENV=production)');
+      const config = cliConfig();
+      if (config.nodeEnv === 'production') throw new CliError('token minting is development-only (NODE_ENV=production)');
+      const { secret, issuer, audience } = config.platformJwt;
+      if (!secret) {
+        throw new CliError('PLATFORM_JWT_SECRET is not set: with PLATFORM_JWT_PUBLIC_KEY only the identity provider can issue tokens');
+      }
+      const token = sign({ roles: [opts.role] }, secret, {
+        algorithm: 'HS256',
+        issuer,
+        audience,
+        subject: opts.sub ?? `dev-${opts.role}`,
+        expiresIn: opts.ttl,
+        jwtid: randomUUID(),
+      });
+      // Only the token on stdout, so that TOKEN=$(npm run -s cli -- token --role admin) works.
+      console.log(token);
+    });
+}

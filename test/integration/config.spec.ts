@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigurationError, loadConfig, maskedConfig } from '../../src/infra/config/load-config';
+
+/** A complete, valid test environment; each case changes one thing. NODE_ENV=test never generates secrets on disk. */
+const validEnv = (): NodeJS.ProcessEnv => ({
+  NODE_ENV: 'test',
+  DATABASE_URL: 'mysql://root@127.0.0.1:3306/rg_config_spec',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  MASTER_KEY: randomBytes(32).toString('base64'),
+  PLATFORM_JWT_SECRET: randomBytes(32).toString('base64url'),
+});
+
+function problemsOf(env: NodeJS.ProcessEnv): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as ConfigurationError).message;
+  }
+  throw new Error('loadConfig accepted an invalid configuration');
+}
+
+describe('loadConfig', () => {
+  it('layers config/default.json, config/<NODE_ENV>.json and the environment', () => {
+    const config = loadConfig({ ...validEnv(), PORT: '4100', BULL_BOARD: 'true', OUTBOX_BATCH_SIZE: '50' });
+    expect(config.port).toBe(4100);
+    expect(config.ops.bullBoard).toBe(true);
+    expect(config.outbox.batchSize).toBe(50);
+    expect(config.logLevel).toBe('silent'); // from config/test.json
+    expect(config.redisPrefix).toBe('{rg}'); // from config/default.json
+  });
+
+  it('reads a secret from NAME_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rg-config-'));
+    try {
+      const key = randomBytes(32).toString('base64');
+      writeFileSync(join(dir, 'master_key'), `${key}\n`);
+      const env = { ...validEnv(), MASTER_KEY: undefined, MASTER_KEY_FILE: join(dir, 'master_key') };
+      expect(loadConfig(env).masterKey).toBe(key);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '70000' }],
+    ['MASTER_KEY', { MASTER_KEY: randomBytes(16).toString('base64') }],
+    ['PLATFORM_JWT_SECRET', { PLATFORM_JWT_SECRET: 'too-short' }],
+    ['DATABASE_URL', { DATABASE_URL: 'postgres://db/x' }],
+    ['REDIS_URL', { REDIS_URL: 'not a url' }],
+    ['IDEMPOTENCY_TTL_HOURS', { IDEMPOTENCY_TTL_HOURS: '1' }],
+    ['BULL_BOARD', { BULL_BOARD: 'maybe' }],
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+  ])('stops on a bad %s, naming the variable', (name, change) => {
+    expect(problemsOf({ ...validEnv(), ...change })).toContain(name);
+  });
+
+  it('stops when no platform identity-provider key is configured', () => {
+    const message = problemsOf({ ...validEnv(), PLATFORM_JWT_SECRET: undefined });
+    expect(message).toContain('PLATFORM_JWT_PUBLIC_KEY');
+    expect(message).toContain('PLATFORM_JWT_SECRET');
+  });
+
+  it('refuses an HS256 secret and an evicting Redis in production', () => {
+    const message = problemsOf({ ...validEnv(), NODE_ENV: 'production', REDIS_ALLOW_EVICTING_POLICY: 'true' });
+    expect(message).toContain('PLATFORM_JWT_SECRET');
+    expect(message).toContain('REDIS_ALLOW_EVICTING_POLICY');
+  });
+
+  it('stops on a missing MASTER_KEY outside development (only development generates its own)', () => {
+    expect(problemsOf({ ...validEnv(), MASTER_KEY: undefined })).toContain('MASTER_KEY');
+  });
+
+  it('never prints a secret in the masked configuration', () => {
+    const env: NodeJS.ProcessEnv = { ...validEnv(), DATABASE_URL: 'mysql://gateway:s3cret-pw@db:3306/rg' };
+    const printed = JSON.stringify(maskedConfig(loadConfig(env)));
+    for (const secret of [env.MASTER_KEY!, env.PLATFORM_JWT_SECRET!, 's3cret-pw']) expect(printed).not.toContain(secret);
+    expect(printed).toContain('mysql://gateway:****@db:3306/rg');
+  });
+});
