@@ -1,9 +1,12 @@
 import { Command } from 'commander';
+import * as audit from './audit';
 import * as config from './config.command';
 import * as creditRecords from './credit-records';
+import * as keys from './keys';
 import * as migrate from './migrate.command';
+import * as outboxProbe from './outbox-probe.command';
 import * as outboxStatus from './outbox-status.command';
 import * as token from './token.command';
 
 /** Every operator command. A new command is a file exporting `register(program)`, added to this list. */
-export const COMMANDS: Array<{ register(program: Command): void }> = [migrate, config, token, outboxStatus, creditRecords];
+export const COMMANDS: Array<{ register(program: Command): void }> = [migrate, config, token, outboxStatus, outboxProbe, keys, audit, creditRecords];
