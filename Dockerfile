@@ -4,7 +4,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# npm install honours the lockfile; see .ci/run for why not npm ci.
+RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 # bench/ stays out: the benchmark runs from a development checkout (its load generator is a dev dependency).
 COPY src ./src
