@@ -56,6 +56,8 @@ export const appConfigSchema = z
       concurrency: z.coerce.number().int().min(1).max(256),
       /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
       lockDurationMs: z.coerce.number().int().min(1000),
+      /** Port of the worker role's own /metrics (0 = off). */
+      metricsPort: z.coerce.number().int().min(0).max(65535),
     }),
   })
   .strict()
@@ -112,6 +114,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PUSH_ALLOW_PRIVATE_ENDPOINTS: 'partners.allowPrivatePushEndpoints',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
+  WORKER_METRICS_PORT: 'worker.metricsPort',
 };
 
 /** Settings that must never be printed. */
