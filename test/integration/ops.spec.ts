@@ -6,9 +6,11 @@ import Redis from 'ioredis';
 import { runDemo } from '../../src/demo/demo';
 import { QUEUE_NAMES } from '../../src/infra/queues/job-catalogue';
 import { JobQueues } from '../../src/infra/queues/job-queues';
-import { dataSourceOf, eventually, startHttpApp } from '../support/app';
+import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
+import { dataSourceOf, eventually, startHttpApp, testConfig } from '../support/app';
 
-const get = (app: NestFastifyApplication, url: string) => app.getHttpAdapter().getInstance().inject({ method: 'GET', url });
+const get = (app: NestFastifyApplication, url: string, headers: Record<string, string> = {}) =>
+  app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -171,20 +173,26 @@ describe('Bull Board', () => {
     api = undefined;
   });
 
-  it('lists every catalogue queue at /admin/queues when enabled', async () => {
+  it('lists every catalogue queue at /admin/queues when enabled, to operators only', async () => {
     api = await startHttpApp('api', { BULL_BOARD: 'true' });
-    const page = await get(api, '/admin/queues');
+    const config = testConfig();
+    const operator = { authorization: `Bearer ${mintDevelopmentPlatformToken(config, { sub: 'op-1', roles: ['admin'] })}` };
+    const user = { authorization: `Bearer ${mintDevelopmentPlatformToken(config, { sub: 'u-1', roles: ['user'] })}` };
+    expect((await get(api, '/admin/queues')).statusCode).toBe(401);
+    expect((await get(api, '/admin/queues/api/queues', user)).statusCode).toBe(403);
+    const page = await get(api, '/admin/queues', operator);
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
-    const queues = await get(api, '/admin/queues/api/queues');
+    const queues = await get(api, '/admin/queues/api/queues', operator);
     expect(queues.statusCode).toBe(200);
     expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
   it('is absent when disabled', async () => {
     api = await startHttpApp('api', { BULL_BOARD: 'false' });
-    expect((await get(api, '/admin/queues')).statusCode).toBe(404);
-    expect((await get(api, '/admin/queues/api/queues')).statusCode).toBe(404);
+    const operator = { authorization: `Bearer ${mintDevelopmentPlatformToken(testConfig(), { sub: 'op-1', roles: ['admin'] })}` };
+    expect((await get(api, '/admin/queues', operator)).statusCode).toBe(404);
+    expect((await get(api, '/admin/queues/api/queues', operator)).statusCode).toBe(404);
   });
 });
 

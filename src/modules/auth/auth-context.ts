@@ -21,8 +21,9 @@ export const ROUTE_GROUPS: { prefix: string; principal: PrincipalType }[] = [
   { prefix: '/v1/compliance', principal: 'compliance' },
   { prefix: '/v1/me', principal: 'user' },
   { prefix: '/v1/platform', principal: 'platform' },
-  // Bull Board (/admin/queues, a Fastify plugin out of reach of Nest guards) belongs here once its UI can present an
-  // operator token; until then it stays a development-only switch (ops.bullBoard).
+  // Bull Board is a Fastify plugin out of reach of Nest guards; closing its prefix here makes it operator-only.
+  // A browser reaches it through an authenticating proxy that adds the operator's bearer token (docs/OPERATIONS.md).
+  { prefix: '/admin/queues', principal: 'admin' },
 ];
 
 export function routeGroupOf(url: string): (typeof ROUTE_GROUPS)[number] | undefined {
