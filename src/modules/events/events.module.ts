@@ -1,0 +1,22 @@
+import { Global, Module } from '@nestjs/common';
+import { PartnersModule } from '../partners/partners.module';
+import { DeadLettersController } from './dead-letters.controller';
+import { EventPollService } from './event-poll.service';
+import { EventPushHandler } from './event-push.handler';
+import { EventsPollController } from './events-poll.controller';
+import { PartnerEventsRepository } from './partner-events.repository';
+import { PartnerEvents } from './partner-events.service';
+import { PushSender } from './push-sender';
+
+/**
+ * Each partner's security-event feed: SETs emitted inside business transactions (PartnerEvents, global so every
+ * referral and overdue use case can emit), the RFC 8936 poll endpoint, RFC 8935 push and its dead letters.
+ */
+@Global()
+@Module({
+  imports: [PartnersModule],
+  controllers: [EventsPollController, DeadLettersController],
+  providers: [PartnerEventsRepository, PartnerEvents, EventPollService, PushSender, EventPushHandler],
+  exports: [PartnerEvents],
+})
+export class EventsModule {}

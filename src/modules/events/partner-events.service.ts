@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { toPublicId } from '../../common/public-id';
+import { OutboxService } from '../../infra/outbox/outbox.service';
+import { SigningService } from '../signing/signing.service';
+import { eventTypeUri, NewPartnerEvent, SET_LIFETIME_SECONDS } from './partner-event';
+import { PartnerEventsRepository } from './partner-events.repository';
+
+/**
+ * Emits security events (RFC 8417 SETs) to a partner's feed, inside the caller's business transaction: the event
+ * exists if and only if the change it reports committed. Every event is polled (RFC 8936); when the partner has a
+ * push endpoint it is also pushed (RFC 8935) by the `events/event.push` job, written to the outbox here.
+ */
+@Injectable()
+export class PartnerEvents {
+  constructor(
+    private readonly events: PartnerEventsRepository,
+    private readonly signing: SigningService,
+    private readonly outbox: OutboxService,
+  ) {}
+
+  async emit(m: EntityManager, e: NewPartnerEvent): Promise<void> {
+    const partner = await this.events.partnerForEmit(m, e.partnerId);
+    if (!partner) throw new Error(`partner ${e.partnerId} does not exist`);
+    const toe = e.toe ?? new Date();
+    // The row comes first: its id is the SET's jti (`evt_<id>`), which the bank acknowledges by.
+    const id = await this.events.insertPlaceholder(m, {
+      partnerId: e.partnerId,
+      type: e.type,
+      txn: e.txn,
+      dedupeKey: e.dedupeKey,
+      push: partner.pushEndpoint !== null,
+    });
+    if (id === undefined) return; // already emitted: one event per dedupe key
+    const { token } = await this.signing.sign(
+      'secevent',
+      { toe: Math.floor(toe.getTime() / 1000), txn: e.txn, events: { [eventTypeUri(e.type)]: e.payload } },
+      { audience: partner.code, expiresInSeconds: SET_LIFETIME_SECONDS, jwtid: toPublicId('evt', id) },
+    );
+    await this.events.setJws(m, id, token);
+    if (partner.pushEndpoint !== null) {
+      await this.outbox.enqueue(m, 'events', 'event.push', { eventId: id, attempt: 1, correlationId: e.dedupeKey });
+    }
+  }
+}

@@ -1,0 +1,291 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { DataSource } from 'typeorm';
+import { TransactionRunner } from '../../src/infra/database/transaction.runner';
+import { MetricsService } from '../../src/infra/metrics/metrics.service';
+import { PartnerEventType } from '../../src/modules/events/partner-event';
+import { PartnerEvents } from '../../src/modules/events/partner-events.service';
+import { eventually, startHttpApp, startWorker } from '../support/app';
+import { adminHeaders, BankClient, GATEWAY, inject, uniqueCode } from '../support/partner-client';
+
+/** A bank's RFC 8935 receiver on 127.0.0.1 answering from a script (the last answer repeats). */
+class Receiver {
+  readonly received: Array<{ contentType?: string; accept?: string; body: string }> = [];
+  private server!: Server;
+
+  constructor(private readonly answers: Array<{ status: number; body?: object }>) {}
+
+  async start(): Promise<string> {
+    this.server = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.received.push({ contentType: req.headers['content-type'], accept: req.headers.accept, body: Buffer.concat(chunks).toString() });
+        const answer = this.answers[Math.min(this.received.length - 1, this.answers.length - 1)];
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(answer.body ? JSON.stringify(answer.body) : '');
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('partner security-event feed', () => {
+  let app: NestFastifyApplication;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    app = await startHttpApp('api', { EVENT_POLL_MAX_WAIT_MS: '3000' });
+    db = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  async function newBank(extra: Record<string, unknown> = {}) {
+    const bank = new BankClient(uniqueCode());
+    await bank.register(app, extra);
+    const [{ id }] = await db.query('SELECT id FROM partners WHERE code = ?', [bank.code]);
+    return { bank, partnerId: String(id), token: await bank.accessToken(app) };
+  }
+
+  const emit = (partnerId: string, n: number, type: PartnerEventType = 'referral.ready', dedupe = `k${n}`) =>
+    app.get(TransactionRunner).run((m) =>
+      app.get(PartnerEvents).emit(m, {
+        partnerId,
+        type,
+        txn: `ref_${n}`,
+        dedupeKey: `${type}:${dedupe}`,
+        payload: { referralId: `ref_${n}`, productCode: 'XB-PLATINUM' },
+      }),
+    );
+
+  const poll = (token: string, body: object) =>
+    inject(app, { method: 'POST', url: '/partner/v1/events/poll', headers: { authorization: `Bearer ${token}` }, payload: body });
+
+  const row = async (jti: string) => (await db.query('SELECT * FROM partner_events WHERE id = ?', [jti.slice(4)]))[0];
+
+  describe('poll (RFC 8936)', () => {
+    it('hands out events in creation order, again until acknowledged, and verifies as SETs against the JWKS', async () => {
+      const { bank, partnerId, token } = await newBank();
+      for (const n of [11, 12, 13]) await emit(partnerId, n);
+      await emit(partnerId, 11); // the same dedupe key again: no second event
+
+      const first = await poll(token, { maxEvents: 2, returnImmediately: true });
+      expect(first.statusCode).toBe(200);
+      expect(first.json().moreAvailable).toBe(true);
+      const jtis = Object.keys(first.json().sets);
+      expect(jtis).toHaveLength(2);
+      expect(jtis.map((j) => decodeJwt(first.json().sets[j]).txn)).toEqual(['ref_11', 'ref_12']);
+
+      const jwks = createLocalJWKSet((await inject(app, { method: 'GET', url: '/.well-known/jwks.json' })).json());
+      const set = first.json().sets[jtis[0]];
+      const { payload, protectedHeader } = await jwtVerify(set, jwks, { typ: 'secevent+jwt', audience: bank.code, issuer: GATEWAY });
+      expect(protectedHeader.typ).toBe('secevent+jwt');
+      expect(payload).toMatchObject({
+        jti: jtis[0],
+        txn: 'ref_11',
+        events: { 'https://referral-gateway.dev/events/referral.ready': { referralId: 'ref_11', productCode: 'XB-PLATINUM' } },
+      });
+      expect(typeof payload.toe).toBe('number');
+
+      // Not acknowledged: handed out again, in the same order, now with the third one.
+      const again = await poll(token, { returnImmediately: true });
+      expect(Object.keys(again.json().sets)).toEqual([...jtis, expect.stringMatching(/^evt_/)]);
+      expect(again.json().moreAvailable).toBe(false);
+
+      const acked = await poll(token, { ack: jtis, returnImmediately: true });
+      expect(Object.keys(acked.json().sets)).toHaveLength(1);
+      expect(decodeJwt(Object.values<string>(acked.json().sets)[0]).txn).toBe('ref_13');
+      expect((await row(jtis[0])).acknowledged_at).not.toBeNull();
+      expect((await row(jtis[0])).poll_count).toBe(2);
+
+      // maxEvents 0 only acknowledges.
+      const last = Object.keys(acked.json().sets)[0];
+      const ackOnly = await poll(token, { ack: [last], maxEvents: 0 });
+      expect(ackOnly.json()).toEqual({ sets: {}, moreAvailable: false });
+      expect((await poll(token, { returnImmediately: true })).json()).toEqual({ sets: {}, moreAvailable: false });
+    });
+
+    it('records setErrs and does not hand the answered event out again', async () => {
+      const { partnerId, token } = await newBank();
+      await emit(partnerId, 21);
+      await emit(partnerId, 22);
+      const [a, b] = Object.keys((await poll(token, { returnImmediately: true })).json().sets);
+      const res = await poll(token, { setErrs: { [a]: { err: 'invalid_key', description: 'unknown kid' } }, returnImmediately: true });
+      expect(res.statusCode).toBe(200);
+      expect(Object.keys(res.json().sets)).toEqual([b]);
+      const r = await row(a);
+      expect(r.acknowledged_at).toBeNull();
+      expect(typeof r.set_error === 'string' ? JSON.parse(r.set_error) : r.set_error).toEqual({ err: 'invalid_key', description: 'unknown kid' });
+    });
+
+    it("never shows nor lets a bank acknowledge another partner's events", async () => {
+      const one = await newBank();
+      const other = await newBank();
+      await emit(one.partnerId, 31);
+      const [jti] = Object.keys((await poll(one.token, { returnImmediately: true })).json().sets);
+      const foreign = await poll(other.token, { ack: [jti, 'evt_999999999', 'garbage'], setErrs: { [jti]: { err: 'x' } }, returnImmediately: true });
+      expect(foreign.statusCode).toBe(200);
+      expect(foreign.json()).toEqual({ sets: {}, moreAvailable: false });
+      expect((await row(jti)).acknowledged_at).toBeNull();
+      expect((await row(jti)).set_error).toBeNull();
+      expect(Object.keys((await poll(one.token, { returnImmediately: true })).json().sets)).toEqual([jti]);
+    });
+
+    it('waits briefly for an event when returnImmediately is false', async () => {
+      const { partnerId, token } = await newBank();
+      const waiting = poll(token, { returnImmediately: false });
+      await new Promise((r) => setTimeout(r, 400));
+      await emit(partnerId, 41);
+      const res = await waiting;
+      expect(res.statusCode).toBe(200);
+      expect(Object.values<string>(res.json().sets).map((s) => decodeJwt(s).txn)).toEqual(['ref_41']);
+    });
+
+    it('requires the events:read scope and a partner token', async () => {
+      const { bank } = await newBank();
+      const narrow = await bank.accessToken(app, 'referrals:read');
+      expect((await poll(narrow, { returnImmediately: true })).statusCode).toBe(403);
+      const anonymous = await inject(app, { method: 'POST', url: '/partner/v1/events/poll', payload: {} });
+      expect(anonymous.statusCode).toBe(401);
+      const admin = await inject(app, { method: 'POST', url: '/partner/v1/events/poll', headers: adminHeaders(), payload: {} });
+      expect(admin.statusCode).toBe(403);
+    });
+
+    it.each([
+      [{ maxEvents: '5' }, 'maxEvents'],
+      [{ maxEvents: 1001 }, 'maxEvents'],
+      [{ maxEvents: -1 }, 'maxEvents'],
+      [{ returnImmediately: 'yes' }, 'returnImmediately'],
+      [{ ack: 'evt_1' }, 'ack'],
+      [{ ack: [1] }, 'ack'],
+      [{ setErrs: { evt_1: { err: 42 } } }, 'setErrs.evt_1.err'],
+      [{ setErrs: { evt_1: 'bad' } }, 'setErrs.evt_1'],
+      [{ setErrs: { evt_1: { err: 'x', extra: 1 } } }, 'setErrs.evt_1.extra'],
+      [{ unknown: true }, 'unknown'],
+    ])('answers %j with a 400 problem naming %s', async (body, field) => {
+      const { token } = await newBank();
+      const res = await poll(token, { returnImmediately: true, ...body });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+    });
+  });
+
+  describe('push (RFC 8935)', () => {
+    let worker: INestApplicationContext | undefined;
+    let receiver: Receiver | undefined;
+
+    afterEach(async () => {
+      await worker?.close();
+      await receiver?.stop();
+      worker = undefined;
+      receiver = undefined;
+    });
+
+    async function pushingBank(answers: Array<{ status: number; body?: object }>, workerEnv: Record<string, string>) {
+      receiver = new Receiver(answers);
+      const endpoint = await receiver.start();
+      const bank = await newBank({ pushEndpoint: endpoint });
+      worker = await startWorker(workerEnv);
+      return bank;
+    }
+
+    const pushedRow = async (partnerId: string) => (await db.query('SELECT * FROM partner_events WHERE partner_id = ?', [partnerId]))[0];
+
+    it('retries after failures until the bank answers 202, and the event stays in the poll feed', async () => {
+      const { partnerId, token } = await pushingBank([{ status: 500 }, { status: 503 }, { status: 202 }], { EVENT_PUSH_RETRY_DELAYS_MS: '20,20,20' });
+      await emit(partnerId, 51);
+      const done = await eventually(async () => {
+        const r = await pushedRow(partnerId);
+        return r.push_status === 'DELIVERED' ? r : undefined;
+      });
+      expect(done.push_attempts).toBe(3);
+      expect(done.pushed_at).not.toBeNull();
+      expect(receiver!.received).toHaveLength(3);
+      for (const request of receiver!.received) {
+        expect(request.contentType).toBe('application/secevent+jwt');
+        expect(request.accept).toBe('application/json');
+        expect(request.body).toBe(done.set_jws);
+      }
+      const polled = await poll(token, { returnImmediately: true });
+      expect(Object.values(polled.json().sets)).toEqual([done.set_jws]);
+      const pushes = await worker!.get(MetricsService).eventPushes.get();
+      const count = (outcome: string) => pushes.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      expect(count('failed')).toBeGreaterThanOrEqual(2);
+      expect(count('delivered')).toBeGreaterThanOrEqual(1);
+    });
+
+    it('marks the event DEAD after the schedule, lists it for operators and keeps it pollable', async () => {
+      const { bank, partnerId, token } = await pushingBank([{ status: 500 }], { EVENT_PUSH_RETRY_DELAYS_MS: '10,10,10' });
+      await emit(partnerId, 61);
+      const dead = await eventually(async () => {
+        const r = await pushedRow(partnerId);
+        return r.push_status === 'DEAD' ? r : undefined;
+      });
+      expect(dead.push_attempts).toBe(4);
+      expect(dead.push_last_error).toBe('HTTP 500');
+      expect(receiver!.received).toHaveLength(4);
+
+      const listing = await inject(app, { method: 'GET', url: `/v1/admin/partners/${bank.code}/dead-letters?limit=10`, headers: adminHeaders() });
+      expect(listing.statusCode).toBe(200);
+      expect(listing.json()).toEqual({
+        data: [expect.objectContaining({ id: `evt_${dead.id}`, type: 'referral.ready', txn: 'ref_61', attempts: 4, lastError: 'HTTP 500', acknowledged: false })],
+        nextCursor: null,
+      });
+      expect(Object.keys((await poll(token, { returnImmediately: true })).json().sets)).toEqual([`evt_${dead.id}`]);
+
+      const unknown = await inject(app, { method: 'GET', url: '/v1/admin/partners/NO_SUCH_BANK/dead-letters', headers: adminHeaders() });
+      expect(unknown.statusCode).toBe(404);
+      const notAdmin = await inject(app, { method: 'GET', url: `/v1/admin/partners/${bank.code}/dead-letters`, headers: { authorization: `Bearer ${token}` } });
+      expect(notAdmin.statusCode).toBe(403);
+    });
+
+    it("stops at a 400 with the bank's { err, description } and records it", async () => {
+      const { partnerId } = await pushingBank([{ status: 400, body: { err: 'invalid_audience', description: 'not for us' } }], {
+        EVENT_PUSH_RETRY_DELAYS_MS: '10,10,10',
+      });
+      await emit(partnerId, 71);
+      const r = await eventually(async () => {
+        const row = await pushedRow(partnerId);
+        return row.push_status === 'DELIVERED' ? row : undefined;
+      });
+      expect(r.push_attempts).toBe(1);
+      expect(r.push_last_error).toBe('400 invalid_audience: not for us');
+      expect(receiver!.received).toHaveLength(1);
+    });
+
+    it('re-checks the address at send time and never connects to a forbidden one', async () => {
+      // Registered while private endpoints were allowed; the worker now runs with the SSRF rules on (this plain-http
+      // loopback endpoint breaks them; test/unit/events-push-sender.spec.ts covers each rule, resolved names included).
+      const { partnerId } = await pushingBank([{ status: 202 }], { EVENT_PUSH_RETRY_DELAYS_MS: '10', PUSH_ALLOW_PRIVATE_ENDPOINTS: 'false' });
+      await emit(partnerId, 81);
+      const r = await eventually(async () => {
+        const row = await pushedRow(partnerId);
+        return row.push_status === 'DEAD' ? row : undefined;
+      });
+      expect(r.push_attempts).toBe(2);
+      expect(r.push_last_error).toMatch(/not allowed|https/);
+      expect(receiver!.received).toHaveLength(0);
+    });
+
+    it('does not push for a partner without an endpoint', async () => {
+      const { partnerId } = await newBank();
+      await emit(partnerId, 91);
+      const r = await pushedRow(partnerId);
+      expect(r.push_status).toBe('NONE');
+      const outbox = await db.query(`SELECT id FROM outbox WHERE job_name = 'event.push' AND JSON_EXTRACT(payload, '$.eventId') = ?`, [String(r.id)]);
+      expect(outbox).toHaveLength(0);
+    });
+  });
+});
