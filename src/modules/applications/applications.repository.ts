@@ -1,0 +1,311 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { FINAL_STATUSES } from '../referrals/referral-state';
+import { Application, Consent, TimelineEntry } from './application';
+
+const ER_DUP_ENTRY = 1062;
+const isDuplicate = (e: unknown) => {
+  const err = e as { errno?: number; driverError?: { errno?: number } };
+  return err?.errno === ER_DUP_ENTRY || err?.driverError?.errno === ER_DUP_ENTRY;
+};
+
+/** MariaDB hands JSON columns back as text, MySQL 8 as parsed values. */
+const json = <T>(value: string | T): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
+
+/** An offer with the pinned product version's consent terms and its partner: what an application is made from. */
+export interface OfferTerms {
+  offerId: string;
+  userId: string;
+  status: 'LIVE' | 'CONSUMED' | 'WITHDRAWN' | 'EXPIRED';
+  expired: boolean;
+  productId: string;
+  productCode: string;
+  productVersion: number;
+  recordVersion: number;
+  runId: string;
+  partnerId: string;
+  partnerCode: string;
+  partnerName: string;
+  partnerStatus: string;
+  consentText: string;
+  textVersion: number;
+  textSha256: string;
+  sharedFields: string[];
+  purpose: string;
+  retentionDays: number;
+  decisionSlaHours: number;
+}
+
+export interface NewApplication {
+  userId: string;
+  terms: OfferTerms;
+  userRef: string;
+}
+
+const SELECT_TERMS = `
+  SELECT o.id AS offer_id, o.user_id, o.status, o.expires_at <= NOW(3) AS expired, o.product_id, p.code AS product_code,
+         o.product_version, o.record_version, o.run_id, pa.id AS partner_id, pa.code AS partner_code, pa.name AS partner_name,
+         pa.status AS partner_status, v.consent_text, v.text_version, v.text_sha256, v.shared_fields, v.purpose,
+         v.retention_days, v.decision_sla_hours
+    FROM offers o
+    JOIN card_products p ON p.id = o.product_id
+    JOIN card_product_versions v ON v.product_id = o.product_id AND v.version = o.product_version
+    JOIN partners pa ON pa.id = p.partner_id`;
+
+const toTerms = (r: Record<string, any>): OfferTerms => ({
+  offerId: String(r.offer_id),
+  userId: r.user_id,
+  status: r.status,
+  expired: Number(r.expired) === 1,
+  productId: String(r.product_id),
+  productCode: r.product_code,
+  productVersion: Number(r.product_version),
+  recordVersion: Number(r.record_version),
+  runId: String(r.run_id),
+  partnerId: String(r.partner_id),
+  partnerCode: r.partner_code,
+  partnerName: r.partner_name,
+  partnerStatus: r.partner_status,
+  consentText: r.consent_text,
+  textVersion: Number(r.text_version),
+  textSha256: r.text_sha256,
+  sharedFields: json<string[]>(r.shared_fields),
+  purpose: r.purpose,
+  retentionDays: Number(r.retention_days),
+  decisionSlaHours: Number(r.decision_sla_hours),
+});
+
+const SELECT_APPLICATION = `
+  SELECT r.id, r.user_id, r.partner_id, pa.code AS partner_code, pa.name AS partner_name, p.code AS product_code,
+         r.offer_id, r.consent_id, r.status, r.decision, r.created_at, r.expires_at
+    FROM referrals r
+    JOIN partners pa ON pa.id = r.partner_id
+    JOIN card_products p ON p.id = r.product_id`;
+
+const toApplication = (r: Record<string, any>): Application => ({
+  id: String(r.id),
+  userId: r.user_id,
+  partnerId: String(r.partner_id),
+  partnerCode: r.partner_code,
+  partnerName: r.partner_name,
+  productCode: r.product_code,
+  offerId: String(r.offer_id),
+  consentId: String(r.consent_id),
+  status: r.status,
+  decision: r.decision === null ? null : json<Record<string, unknown>>(r.decision),
+  createdAt: new Date(r.created_at),
+  expiresAt: new Date(r.expires_at),
+});
+
+// The referral made under a consent (one per consent: each application records its own).
+const SELECT_CONSENT = `
+  SELECT c.id, c.user_id, pa.code AS partner_code, pa.name AS partner_name, p.code AS product_code, c.product_version,
+         c.text_version, c.text_sha256, c.purpose, c.shared_fields, c.retention_days, c.status, c.granted_at, c.revoked_at,
+         (SELECT MIN(r.id) FROM referrals r WHERE r.consent_id = c.id) AS referral_id
+    FROM consents c
+    JOIN partners pa ON pa.id = c.partner_id
+    JOIN card_products p ON p.id = c.product_id`;
+
+const toConsent = (r: Record<string, any>): Consent => ({
+  id: String(r.id),
+  userId: r.user_id,
+  partnerCode: r.partner_code,
+  partnerName: r.partner_name,
+  productCode: r.product_code,
+  productVersion: Number(r.product_version),
+  textVersion: Number(r.text_version),
+  textSha256: r.text_sha256,
+  purpose: r.purpose,
+  sharedFields: json<string[]>(r.shared_fields),
+  retentionDays: Number(r.retention_days),
+  status: r.status,
+  grantedAt: new Date(r.granted_at),
+  revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
+  referralId: r.referral_id === null ? null : String(r.referral_id),
+});
+
+const FINAL_LIST = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/**
+ * The SQL of the applicant's use cases: applying (consent, referral, offer consumption, the open-application
+ * relationship), reading applications and consents, and revoking. Every read takes the user id, so another user's
+ * row is simply not found. Status changes of an existing referral go through ReferralTransitions, not here.
+ */
+@Injectable()
+export class ApplicationsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The user's offer with its pinned terms (read-only; GET consent). */
+  async findOfferTerms(userId: string, offerId: string): Promise<OfferTerms | undefined> {
+    const rows = await this.dataSource.query(`${SELECT_TERMS} WHERE o.id = ? AND o.user_id = ?`, [offerId, userId]);
+    return rows.length ? toTerms(rows[0]) : undefined;
+  }
+
+  /**
+   * Locks the user's offer row, then reads its terms. Only the offer row is locked: locking the joined partner or
+   * product rows would serialise every application to that partner.
+   */
+  async lockOfferTerms(m: EntityManager, userId: string, offerId: string): Promise<OfferTerms | undefined> {
+    const locked = await m.query('SELECT id FROM offers WHERE id = ? AND user_id = ? FOR UPDATE', [offerId, userId]);
+    if (!locked.length) return undefined;
+    const rows = await m.query(`${SELECT_TERMS} WHERE o.id = ?`, [offerId]);
+    return toTerms(rows[0]);
+  }
+
+  /** Locks the user's credit record (serialising one user's applications) and returns its identity hash. */
+  async lockApplicantIdentity(m: EntityManager, userId: string): Promise<Buffer | undefined> {
+    const rows = await m.query('SELECT national_id_hash FROM credit_records WHERE user_id = ? FOR UPDATE', [userId]);
+    return rows[0]?.national_id_hash;
+  }
+
+  async countApplicationsSince(m: EntityManager, userId: string, hours: number): Promise<number> {
+    const [row] = await m.query('SELECT COUNT(*) AS n FROM referrals WHERE user_id = ? AND created_at > NOW(3) - INTERVAL ? HOUR', [
+      userId,
+      hours,
+    ]);
+    return Number(row.n);
+  }
+
+  /** Other platform accounts with the same identity (keyed national id hash) that have applied at least once. */
+  async countOtherApplicantsWithIdentity(m: EntityManager, nationalIdHash: Buffer, userId: string): Promise<number> {
+    const [row] = await m.query(
+      `SELECT COUNT(*) AS n FROM credit_records c
+        WHERE c.national_id_hash = ? AND c.user_id <> ? AND EXISTS (SELECT 1 FROM referrals r WHERE r.user_id = c.user_id)`,
+      [nationalIdHash, userId],
+    );
+    return Number(row.n);
+  }
+
+  /**
+   * The product's current daily cap, with the product row locked until commit: concurrent applications for one
+   * capped product count and insert one after another, so together they cannot exceed the cap.
+   */
+  async lockProductCap(m: EntityManager, productId: string): Promise<{ cap: number | null; status: string }> {
+    const [product] = await m.query('SELECT current_version FROM card_products WHERE id = ? FOR UPDATE', [productId]);
+    const [v] = await m.query('SELECT daily_referral_cap, status FROM card_product_versions WHERE product_id = ? AND version = ?', [
+      productId,
+      product.current_version,
+    ]);
+    return { cap: v.daily_referral_cap === null ? null : Number(v.daily_referral_cap), status: v.status };
+  }
+
+  /** Referrals of the product created today (UTC: every session runs in UTC). */
+  async countReferralsToday(m: EntityManager, productId: string): Promise<number> {
+    const [row] = await m.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ? AND created_at >= UTC_DATE()', [productId]);
+    return Number(row.n);
+  }
+
+  async relationshipKinds(m: EntityManager, userId: string, partnerId: string): Promise<string[]> {
+    const rows = await m.query('SELECT kind FROM partner_relationships WHERE user_id = ? AND partner_id = ?', [userId, partnerId]);
+    return rows.map((r: { kind: string }) => r.kind);
+  }
+
+  async insertConsent(m: EntityManager, userId: string, t: OfferTerms): Promise<string> {
+    const result = await m.query(
+      `INSERT INTO consents (user_id, partner_id, product_id, product_version, text_version, text_sha256, purpose, shared_fields, retention_days)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [userId, t.partnerId, t.productId, t.productVersion, t.textVersion, t.textSha256, t.purpose, JSON.stringify(t.sharedFields), t.retentionDays],
+    );
+    return String(result.insertId);
+  }
+
+  /** The referral in PACKAGING, its decision deadline the pinned version's SLA from now, and its first timeline row. */
+  async insertReferral(m: EntityManager, a: NewApplication, consentId: string, actorId: string): Promise<string> {
+    const t = a.terms;
+    const result = await m.query(
+      `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? HOUR)`,
+      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, t.decisionSlaHours],
+    );
+    const referralId = String(result.insertId);
+    await m.query(
+      `INSERT INTO referral_timeline (referral_id, from_status, to_status, actor_type, actor_id, note) VALUES (?, NULL, 'PACKAGING', 'user', ?, NULL)`,
+      [referralId, actorId],
+    );
+    return referralId;
+  }
+
+  /** The OPEN_APPLICATION relationship; false when one already exists (its primary key decides concurrent applies). */
+  async insertOpenApplication(m: EntityManager, userId: string, partnerId: string, referralId: string): Promise<boolean> {
+    try {
+      await m.query(`INSERT INTO partner_relationships (user_id, partner_id, kind, referral_id) VALUES (?, ?, 'OPEN_APPLICATION', ?)`, [
+        userId,
+        partnerId,
+        referralId,
+      ]);
+      return true;
+    } catch (error) {
+      if (isDuplicate(error)) return false;
+      throw error;
+    }
+  }
+
+  async deleteOpenApplication(m: EntityManager, userId: string, partnerId: string, referralId: string): Promise<void> {
+    await m.query(`DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`, [
+      userId,
+      partnerId,
+      referralId,
+    ]);
+  }
+
+  /** LIVE → CONSUMED, conditional: false when the offer was no longer live. */
+  async consumeOffer(m: EntityManager, offerId: string): Promise<boolean> {
+    const result = await m.query(
+      `UPDATE offers SET status = 'CONSUMED', live_key = NULL, status_changed_at = NOW(3) WHERE id = ? AND live_key = 1 AND expires_at > NOW(3)`,
+      [offerId],
+    );
+    return result.affectedRows === 1;
+  }
+
+  async findApplication(userId: string, id: string, m: EntityManager = this.dataSource.manager): Promise<Application | undefined> {
+    const rows = await m.query(`${SELECT_APPLICATION} WHERE r.id = ? AND r.user_id = ?`, [id, userId]);
+    return rows.length ? toApplication(rows[0]) : undefined;
+  }
+
+  async pageApplications(userId: string, afterId: string | undefined, limit: number): Promise<Application[]> {
+    const rows = await this.dataSource.query(`${SELECT_APPLICATION} WHERE r.user_id = ? AND r.id > ? ORDER BY r.id LIMIT ?`, [
+      userId,
+      afterId ?? '0',
+      limit + 1,
+    ]);
+    return rows.map(toApplication);
+  }
+
+  async timeline(referralId: string): Promise<TimelineEntry[]> {
+    const rows = await this.dataSource.query(
+      'SELECT from_status, to_status, actor_type, note, at FROM referral_timeline WHERE referral_id = ? ORDER BY id',
+      [referralId],
+    );
+    return rows.map((r: Record<string, any>) => ({ from: r.from_status, to: r.to_status, actorType: r.actor_type, note: r.note, at: new Date(r.at) }));
+  }
+
+  async findConsent(userId: string, id: string, m: EntityManager = this.dataSource.manager, forUpdate = false): Promise<Consent | undefined> {
+    if (forUpdate) {
+      const locked = await m.query('SELECT id FROM consents WHERE id = ? AND user_id = ? FOR UPDATE', [id, userId]);
+      if (!locked.length) return undefined;
+    }
+    const rows = await m.query(`${SELECT_CONSENT} WHERE c.id = ? AND c.user_id = ?`, [id, userId]);
+    return rows.length ? toConsent(rows[0]) : undefined;
+  }
+
+  async pageConsents(userId: string, afterId: string | undefined, limit: number): Promise<Consent[]> {
+    const rows = await this.dataSource.query(`${SELECT_CONSENT} WHERE c.user_id = ? AND c.id > ? ORDER BY c.id LIMIT ?`, [
+      userId,
+      afterId ?? '0',
+      limit + 1,
+    ]);
+    return rows.map(toConsent);
+  }
+
+  /** ACTIVE → REVOKED, conditional: false when it was already revoked. */
+  async revokeConsent(m: EntityManager, id: string): Promise<boolean> {
+    const result = await m.query(`UPDATE consents SET status = 'REVOKED', revoked_at = NOW(3) WHERE id = ? AND status = 'ACTIVE'`, [id]);
+    return result.affectedRows === 1;
+  }
+
+  /** Referrals made under the consent that have no final state yet. */
+  async openReferralIdsOfConsent(m: EntityManager, consentId: string): Promise<string[]> {
+    const rows = await m.query(`SELECT id FROM referrals WHERE consent_id = ? AND status NOT IN (${FINAL_LIST}) ORDER BY id`, [consentId]);
+    return rows.map((r: { id: string }) => String(r.id));
+  }
+}
