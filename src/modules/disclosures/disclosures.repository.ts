@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { DisclosureKind, NewDisclosure } from './disclosure';
+
+export interface DisclosureRow {
+  id: string;
+  kind: DisclosureKind;
+  consent_id: string | null;
+  referral_id: string | null;
+  shared_fields: string | string[];
+  disclosed_at: Date;
+  partner_code: string;
+  partner_name: string;
+}
+
+/** The disclosures table: insert-only, read per user in creation order. */
+@Injectable()
+export class DisclosuresRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insert(m: EntityManager, d: NewDisclosure): Promise<string> {
+    const result: { insertId: number | string } = await m.query(
+      `INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256, request_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [d.userId, d.partnerId, d.consentId ?? null, d.referralId ?? null, d.kind, JSON.stringify(d.sharedFields), d.artefactSha256 ?? null, d.requestId ?? null],
+    );
+    return String(result.insertId);
+  }
+
+  /** `limit + 1` rows after `afterId`, so the caller can tell whether another page exists. */
+  async pageOfUser(userId: string, afterId: string | undefined, limit: number): Promise<DisclosureRow[]> {
+    return this.dataSource.query(
+      `SELECT d.id, d.kind, d.consent_id, d.referral_id, d.shared_fields, d.disclosed_at, p.code AS partner_code, p.name AS partner_name
+         FROM disclosures d JOIN partners p ON p.id = d.partner_id
+        WHERE d.user_id = ? AND d.id > ?
+        ORDER BY d.id LIMIT ?`,
+      [userId, afterId ?? '0', limit + 1],
+    );
+  }
+}

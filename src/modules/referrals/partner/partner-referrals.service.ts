@@ -1,0 +1,175 @@
+import { Injectable } from '@nestjs/common';
+import { ConflictError, DomainError, NotFoundError } from '../../../common/errors';
+import { decodeCursor, Page, toPage } from '../../../common/pagination';
+import { keyOf, toPublicId } from '../../../common/public-id';
+import { TransactionRunner } from '../../../infra/database/transaction.runner';
+import { AuditWriter } from '../../audit/audit.writer';
+import { RequestActor } from '../../auth/actor.decorator';
+import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
+import { ReferralStatus } from '../referral-state';
+import { ReferralTransitions } from '../referral-transitions';
+import { PartnerReferralView, PartnerReferralWithFile } from './dto/partner-referrals.dto';
+import { DeliverableRow, PartnerReferralRow, PartnerReferralsRepository } from './partner-referrals.repository';
+
+/**
+ * 410: the referral exists and is the partner's, but its file may no longer be handed out — the applicant revoked
+ * the consent, withdrew, or the referral expired. Gone (not 404: the bank knows the referral from its feed; not
+ * 409: no request of the bank can make it servable again).
+ */
+export class ReferralFileGoneError extends DomainError {
+  constructor(code: 'consent-revoked' | 'referral-closed', detail: string) {
+    super(410, code, 'The referral file is no longer available', detail);
+  }
+}
+
+/** Referrals whose file is no longer justified by an open application. */
+const CLOSED_FOR_SHARING: readonly ReferralStatus[] = ['WITHDRAWN', 'EXPIRED'];
+/** Acknowledging these again (or after the bank moved on to a decision) answers like the first acknowledgement. */
+const ACKNOWLEDGED_OR_LATER: readonly ReferralStatus[] = ['ACKNOWLEDGED', 'PENDING_REVIEW', 'APPROVED', 'DECLINED'];
+
+const toView = (r: PartnerReferralRow): PartnerReferralView => ({
+  id: toPublicId('ref', r.id),
+  productCode: r.product_code,
+  status: r.status,
+  createdAt: new Date(r.created_at).toISOString(),
+  expiresAt: new Date(r.expires_at).toISOString(),
+});
+
+/** The partner bank's referral use cases: list, fetch (a disclosure), acknowledge. */
+@Injectable()
+export class PartnerReferralsService {
+  constructor(
+    private readonly tx: TransactionRunner,
+    private readonly repository: PartnerReferralsRepository,
+    private readonly transitions: ReferralTransitions,
+    private readonly ledger: DisclosureLedger,
+    private readonly audit: AuditWriter,
+  ) {}
+
+  async list(partnerId: string, query: { status?: ReferralStatus; limit: number; cursor?: string }): Promise<Page<PartnerReferralView>> {
+    const after = decodeCursor(query.cursor);
+    const rows = await this.repository.page(partnerId, query.status, after, query.limit);
+    return toPage(rows, query.limit, (r) => r.id, toView);
+  }
+
+  /**
+   * Hands out the signed file. The disclosure ledger row and the audit entry commit in the same transaction as the
+   * READY → DELIVERED move, before the answer is built: a file that left is always on record.
+   */
+  async fetch(actor: RequestActor, publicId: string): Promise<PartnerReferralWithFile> {
+    const partnerId = partnerIdOf(actor);
+    const key = referralKey(publicId);
+    return this.tx.run(async (m) => {
+      const r = await this.repository.lockOfPartner(m, partnerId, key);
+      if (!r) throw await this.notFound(actor, key);
+      if (r.consent_status !== 'ACTIVE') throw new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
+      if (CLOSED_FOR_SHARING.includes(r.status)) throw new ReferralFileGoneError('referral-closed', `The referral is ${r.status}`);
+      if (!r.file_jws || !r.file_sha256) throw new Error(`referral ${r.id} is ${r.status} without a file`);
+      let status = r.status;
+      if (status === 'READY') {
+        const moved = await this.transitions.move(m, r.id, 'DELIVERED', { type: 'partner', id: actor.principal.id }, { note: 'fetched' });
+        if (moved.moved) status = 'DELIVERED';
+      }
+      const fields = sharedFieldsOf(r);
+      await this.ledger.record(m, {
+        userId: r.user_id,
+        partnerId,
+        consentId: r.consent_id,
+        referralId: r.id,
+        kind: 'REFERRAL_FILE',
+        sharedFields: fields,
+        artefactSha256: r.file_sha256,
+        requestId: actor.requestId,
+      });
+      await this.audit.append(
+        {
+          actorType: 'partner',
+          actorId: actor.principal.id,
+          action: 'referral.file.disclosed',
+          resourceType: 'referral',
+          resourceId: toPublicId('ref', r.id),
+          subjectUserHash: this.audit.subjectHash(r.user_id),
+          partnerCode: actor.principal.id,
+          requestId: actor.requestId,
+          clientIp: actor.clientIp,
+          outcome: 'SUCCESS',
+          httpStatus: 200,
+          details: { fileSha256: r.file_sha256, sharedFields: fields, consentId: toPublicId('cns', r.consent_id), statusBefore: r.status },
+        },
+        m,
+      );
+      return { ...toView({ ...r, status }), file: r.file_jws };
+    });
+  }
+
+  /** DELIVERED → ACKNOWLEDGED; a repeat answers the same. From READY it is 409: the bank has not fetched the file. */
+  async acknowledge(actor: RequestActor, publicId: string): Promise<PartnerReferralView> {
+    const partnerId = partnerIdOf(actor);
+    const key = referralKey(publicId);
+    return this.tx.run(async (m) => {
+      const r = await this.repository.lockOfPartner(m, partnerId, key);
+      if (!r) throw await this.notFound(actor, key);
+      if (r.status === 'DELIVERED') {
+        const moved = await this.transitions.move(m, r.id, 'ACKNOWLEDGED', { type: 'partner', id: actor.principal.id });
+        if (!moved.moved) throw new ConflictError('referral-state-changed', 'The referral changed state; read it again');
+        await this.audit.append(
+          {
+            actorType: 'partner',
+            actorId: actor.principal.id,
+            action: 'referral.acknowledged',
+            resourceType: 'referral',
+            resourceId: toPublicId('ref', r.id),
+            subjectUserHash: this.audit.subjectHash(r.user_id),
+            partnerCode: actor.principal.id,
+            requestId: actor.requestId,
+            clientIp: actor.clientIp,
+            outcome: 'SUCCESS',
+            httpStatus: 200,
+          },
+          m,
+        );
+        return toView({ ...r, status: 'ACKNOWLEDGED' });
+      }
+      if (ACKNOWLEDGED_OR_LATER.includes(r.status) || (r.acknowledged_at && CLOSED_FOR_SHARING.includes(r.status))) return toView(r);
+      if (r.status === 'READY') throw new ConflictError('referral-not-delivered', 'Fetch the referral file before acknowledging it');
+      throw new ConflictError('referral-closed', `The referral is ${r.status}`);
+    });
+  }
+
+  /**
+   * 404 exactly like a missing referral. When it exists under another partner the attempt gets its own DENIED
+   * audit entry (besides the partner-call entry every /partner/v1 request gets), so compliance can find probing.
+   */
+  private async notFound(actor: RequestActor, key: string): Promise<NotFoundError> {
+    if (await this.repository.ownedByAnother(partnerIdOf(actor), key)) {
+      await this.audit.append({
+        actorType: 'partner',
+        actorId: actor.principal.id,
+        action: 'referral.access.denied',
+        resourceType: 'referral',
+        resourceId: toPublicId('ref', key),
+        partnerCode: actor.principal.id,
+        requestId: actor.requestId,
+        clientIp: actor.clientIp,
+        outcome: 'DENIED',
+        httpStatus: 404,
+      });
+    }
+    return new NotFoundError('referral');
+  }
+}
+
+/** The table key of a public id, or 404 (an id we never issued is a missing referral). */
+function referralKey(publicId: string): string {
+  const key = keyOf('ref', publicId);
+  if (!key) throw new NotFoundError('referral');
+  return key;
+}
+
+function partnerIdOf(actor: RequestActor): string {
+  if (actor.principal.type !== 'partner' || !actor.principal.partnerId) throw new NotFoundError('referral');
+  return actor.principal.partnerId;
+}
+
+const sharedFieldsOf = (r: Pick<DeliverableRow, 'shared_fields'>): string[] =>
+  typeof r.shared_fields === 'string' ? JSON.parse(r.shared_fields) : r.shared_fields;

@@ -1,0 +1,98 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomBytes } from 'node:crypto';
+import { eventually } from './app';
+import { adminHeaders, inject, platformToken, uniqueCode } from './partner-client';
+
+/**
+ * The steps before a referral exists, each through the gateway's public HTTP API as its real callers make them:
+ * operator onboards a partner and a product, the platform ingests credit records, a pre-screen run makes offers
+ * (a worker must be running), the applicant reads the consent text and applies.
+ */
+export const ALL_SHARED_FIELDS = ['applicant.name', 'applicant.nationalId', 'applicant.phone', 'applicant.kycLevel', 'creditRecord.score', 'creditRecord.riskGrade', 'creditRecord.creditLimit', 'creditRecord.balance', 'creditRecord.accountOpenedAt', 'creditRecord.repayment', 'creditRecord.consumption'];
+
+export const userIds = (n: number) => {
+  const prefix = `rf${randomBytes(3).toString('hex')}_`;
+  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+};
+
+/** A credit record line (API.md) of a user who passes `score >= 600`. */
+export function creditRecordLine(userId: string, i = 0) {
+  return {
+    userId,
+    asOf: '2026-11-20',
+    identity: { name: `Applicant ${i}`, nationalId: `11010519900307${String(1000 + i).slice(-4)}`, phone: `+8613800${String(100000 + i).slice(-6)}`, kycLevel: 2 },
+    score: 712,
+    riskGrade: 'A',
+    creditLimit: '15000.00',
+    balance: '3200.50',
+    accountOpenedAt: '2019-04-01',
+    repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0, overdueAmount: '0.00' },
+    consumption: { orders12m: 86, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8, topCategories: ['3C'], addressStable12m: true },
+    device: { accountsOnDevice: 1 },
+  };
+}
+
+export async function registerPartner(api: NestFastifyApplication, code: string, jwks: { keys: object[] }) {
+  const res = await inject(api, { method: 'POST', url: '/v1/admin/partners', headers: adminHeaders(), payload: { code, name: `Bank ${code}`, jwks } });
+  if (res.statusCode !== 201) throw new Error(`partner registration: ${res.statusCode} ${res.body}`);
+}
+
+export async function createProduct(api: NestFastifyApplication, partnerCode: string, sharedFields: string[]): Promise<string> {
+  const code = uniqueCode('CARD');
+  const res = await inject(api, {
+    method: 'POST',
+    url: '/v1/admin/card-products',
+    headers: adminHeaders(),
+    payload: {
+      code,
+      partnerCode,
+      name: `Card ${code}`,
+      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }],
+      sharedFields,
+      consentText: `I agree that ${sharedFields.join(', ')} are shared with the bank to decide on my card application.`,
+      purpose: 'credit card application decision',
+    },
+  });
+  if (res.statusCode !== 201) throw new Error(`product: ${res.statusCode} ${res.body}`);
+  return code;
+}
+
+export async function ingest(api: NestFastifyApplication, users: string[]) {
+  const res = await inject(api, {
+    method: 'POST',
+    url: '/v1/platform/credit-records',
+    headers: { authorization: `Bearer ${platformToken(['platform'])}` },
+    payload: users.map((u, i) => creditRecordLine(u, i)),
+  });
+  if (res.statusCode !== 200 || res.json().rejected.length) throw new Error(`ingest: ${res.statusCode} ${res.body}`);
+}
+
+/** Starts a pre-screen run and waits for it to complete (needs a worker). */
+export async function prescreen(api: NestFastifyApplication, productCode: string) {
+  const res = await inject(api, { method: 'POST', url: `/v1/admin/card-products/${productCode}/prescreen-runs`, headers: adminHeaders(), payload: {} });
+  if (res.statusCode !== 202) throw new Error(`prescreen: ${res.statusCode} ${res.body}`);
+  const id = res.json().id as string;
+  return eventually(async () => {
+    const run = (await inject(api, { method: 'GET', url: `/v1/admin/prescreen-runs/${id}`, headers: adminHeaders() })).json();
+    if (run.status === 'FAILED') throw new Error('prescreen run failed');
+    return run.status === 'COMPLETED' ? run : undefined;
+  }, 30_000, 100);
+}
+
+export const userHeaders = (userId: string) => ({ authorization: `Bearer ${platformToken(['user'], userId)}` });
+
+/** The applicant's side: find the offer, read its consent text, consent and apply. Returns the referral id. */
+export async function apply(api: NestFastifyApplication, userId: string, productCode: string): Promise<string> {
+  const offers = await inject(api, { method: 'GET', url: '/v1/me/offers', headers: userHeaders(userId) });
+  const offer = offers.json().data.find((o: { productCode: string }) => o.productCode === productCode);
+  if (!offer) throw new Error(`no offer for ${userId}: ${offers.body}`);
+  const consent = (await inject(api, { method: 'GET', url: `/v1/me/offers/${offer.id}/consent`, headers: userHeaders(userId) })).json();
+  const res = await inject(api, {
+    method: 'POST',
+    url: '/v1/me/applications',
+    headers: userHeaders(userId),
+    payload: { offerId: offer.id, consent: { textVersion: consent.textVersion, textSha256: consent.textSha256, accepted: true } },
+  });
+  if (res.statusCode !== 201) throw new Error(`apply: ${res.statusCode} ${res.body}`);
+  return res.json().id as string;
+}
