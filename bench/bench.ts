@@ -1,0 +1,190 @@
+import 'reflect-metadata';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../src/infra/database/data-source-options';
+import { mintDevelopmentPlatformToken } from '../src/modules/auth/platform-token.dev';
+import { parseCriteria } from '../src/modules/prescreening/criteria';
+import { auditAppendsWithChain } from './paths/audit';
+import { ingestBodies, ingestOverHttp } from './paths/ingest';
+import { naiveIngestRowsPerSecond, naivePrescreenRowsPerSecond } from './paths/naive';
+import { BENCH_CRITERIA, createBenchCardProduct, prescreenRun } from './paths/prescreen';
+import { BenchBank, tokenEndpointLoad } from './paths/token';
+import { runAutocannon } from './support/autocannon';
+import { es256SignaturesPerSecond } from './raw/raw-crypto';
+import { fullScanRowsPerSecond, rawInsertRowsPerSecond } from './raw/raw-mysql';
+import { benchPool, createBenchEnvironment, dropBenchEnvironment, REDIS_SERVER_URL } from './support/env';
+import { describeMachine } from './support/machine';
+import { forkBenchScript, nextMessage, startGatewayProcess, stopChild } from './support/processes';
+import { BenchReport, Figure, markdownSection, printTable, TargetCheck, writeJson, writeMarkdown } from './support/report';
+import { DOC_TEMPLATE } from './support/doc-template';
+
+/**
+ * npm run bench [-- --quick]: the gateway's bulk paths measured against this machine's raw limits, in one run, on
+ * a throwaway database and Redis prefix. See docs/BENCHMARKS.md.
+ */
+const QUICK = process.argv.includes('--quick');
+const scale = (n: number) => (QUICK ? Math.round(n / 10) : n);
+const SIZES = {
+  ingestUsers: scale(1_000_000),
+  ingestLinesPerRequest: 5_000,
+  ingestConnections: 4,
+  rawInsertRows: scale(1_000_000),
+  naiveUsers: scale(20_000),
+  naiveLanes: 4,
+  auditEntriesPerProcess: scale(50_000),
+  auditConcurrencyPerProcess: 32,
+  httpSeconds: QUICK ? 3 : 10,
+  httpConnections: 50,
+  tokenConnections: 20,
+  cryptoMs: QUICK ? 1000 : 3000,
+};
+const REPO_ROOT = join(__dirname, '..', '..');
+const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000 };
+
+const figures: Figure[] = [];
+const record = (f: Figure) => {
+  figures.push(f);
+  console.log(`  ${f.label}: ${f.value === null ? 'n/a' : f.value.toFixed(f.unit === 'ms' ? 2 : 0)} ${f.unit}${f.note ? ` (${f.note})` : ''}`);
+};
+const valueOf = (key: string) => figures.find((f) => f.key === key)?.value ?? null;
+const step = (text: string) => console.log(`\n== ${text}`);
+
+async function main() {
+  const startedAt = new Date();
+  step(`setting up (${QUICK ? 'quick' : 'full'} run)`);
+  const bench = await createBenchEnvironment();
+  const pool = benchPool(bench, SIZES.ingestConnections);
+  const dataSource = new DataSource(dataSourceOptions(bench.config, { poolSize: SIZES.naiveLanes + 2 }));
+  let api: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
+  try {
+    await dataSource.initialize();
+    const machine = await describeMachine(pool, REDIS_SERVER_URL);
+    console.log(`  database ${bench.database}, Redis prefix ${bench.env.REDIS_PREFIX}; ${machine.cpuModel} x${machine.cores}`);
+
+    step('raw: node:crypto ES256 signatures');
+    const signatures = await es256SignaturesPerSecond(SIZES.cryptoMs, machine.cores);
+    record({ key: 'raw.es256.oneCore', group: 'raw', label: 'ES256 signatures, one core', value: signatures.oneCore, unit: 'sig/s' });
+    record({ key: 'raw.es256.allCores', group: 'raw', label: `ES256 signatures, ${machine.cores} worker threads`, value: signatures.allCores, unit: 'sig/s' });
+
+    step('raw: bare Fastify JSON route under autocannon (server in a child process)');
+    const bare = forkBenchScript('raw/bare-fastify-server.js');
+    try {
+      const { port } = await nextMessage<{ port: number }>(bare, (m) => m?.ready);
+      const load = await runAutocannon({ url: `http://127.0.0.1:${port}/ping`, connections: SIZES.httpConnections, duration: SIZES.httpSeconds });
+      record({ key: 'raw.fastify.rps', group: 'raw', label: 'bare Fastify GET /ping', value: load.reqPerSec, unit: 'req/s', note: `p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, ${SIZES.httpConnections} connections` });
+    } finally {
+      await stopChild(bare);
+    }
+
+    step(`raw: mysql2 multi-row INSERT of ${SIZES.rawInsertRows.toLocaleString()} credit-record rows`);
+    const rawInsert = await rawInsertRowsPerSecond(pool, SIZES.rawInsertRows, SIZES.ingestConnections);
+    record({ key: 'raw.mysql.insert', group: 'raw', label: 'mysql2 multi-row INSERT (1,000 rows/statement)', value: rawInsert, unit: 'rows/s', note: `${SIZES.ingestConnections} connections, scratch table LIKE credit_records` });
+
+    step('gateway: starting the api role in a child process');
+    api = await startGatewayProcess(bench, 'api');
+    const adminToken = mintDevelopmentPlatformToken(bench.config, { sub: 'bench-admin', roles: ['admin'] });
+    const platformToken = mintDevelopmentPlatformToken(bench.config, { sub: 'bench-platform', roles: ['platform'], expiresInSeconds: 7200 });
+    const bank = new BenchBank('BENCH_BANK');
+    await bank.register(api.baseUrl, adminToken);
+
+    step(`gateway: ingest of ${SIZES.ingestUsers.toLocaleString()} credit records over HTTP`);
+    const bodies = ingestBodies(SIZES.ingestUsers, SIZES.ingestLinesPerRequest);
+    const ingest = await ingestOverHttp(api.baseUrl, platformToken, bodies, SIZES.ingestConnections);
+    record({ key: 'gateway.ingest', group: 'gateway', label: 'ingest POST /v1/platform/credit-records', value: ingest.rowsPerSec, unit: 'rows/s', note: `${ingest.accepted.toLocaleString()} records in ${ingest.seconds.toFixed(1)} s, NDJSON ${SIZES.ingestLinesPerRequest} lines/request, ${SIZES.ingestConnections} connections` });
+    const naiveBodies = ingestBodies(SIZES.naiveUsers, SIZES.ingestLinesPerRequest, 0, 'n_');
+    bodies.length = 0;
+
+    step('raw: full scan of credit_records');
+    const scan = await fullScanRowsPerSecond(bench.env.DATABASE_URL);
+    record({ key: 'raw.mysql.scan', group: 'raw', label: 'full scan SELECT * FROM credit_records (streamed)', value: scan.rowsPerSec, unit: 'rows/s', note: `${scan.rows.toLocaleString()} rows, every column decoded by mysql2` });
+
+    step('gateway: partner token endpoint under autocannon');
+    const token = await tokenEndpointLoad(api.baseUrl, bench.env.PUBLIC_BASE_URL, bank, {
+      seconds: SIZES.httpSeconds,
+      connections: SIZES.tokenConnections,
+      prepared: QUICK ? 5_000 : 20_000,
+    });
+    if (token.non2xx || token.errors) throw new Error(`token endpoint: ${token.non2xx} non-2xx answers, ${token.errors} errors`);
+    record({ key: 'gateway.token.rps', group: 'gateway', label: 'POST /oauth/token (ES256 private_key_jwt)', value: token.reqPerSec, unit: 'req/s', note: `${SIZES.tokenConnections} connections, fresh jti each` });
+    record({ key: 'gateway.token.p50', group: 'gateway', label: 'POST /oauth/token p50', value: token.p50Ms, unit: 'ms' });
+    record({ key: 'gateway.token.p99', group: 'gateway', label: 'POST /oauth/token p99', value: token.p99Ms, unit: 'ms' });
+
+    step(`naive: ingest of ${SIZES.naiveUsers.toLocaleString()} records, one TypeORM INSERT per row`);
+    const naiveIngest = await naiveIngestRowsPerSecond(dataSource, bench.config, naiveBodies, SIZES.naiveLanes);
+    record({ key: 'naive.ingest', group: 'naive', label: 'ingest, one SELECT + INSERT per row', value: naiveIngest, unit: 'rows/s', note: `${SIZES.naiveLanes} lanes` });
+
+    step(`naive: pre-screen of ${SIZES.naiveUsers.toLocaleString()} users, evaluateRecord per user`);
+    const [partner] = (await dataSource.query('SELECT id FROM partners WHERE code = ?', [bank.code])) as { id: string }[];
+    const naivePrescreen = await naivePrescreenRowsPerSecond(
+      dataSource,
+      parseCriteria(BENCH_CRITERIA),
+      { partnerId: String(partner.id), delinquencyScope: 'ANY_PARTNER' },
+      Math.min(SIZES.naiveUsers, SIZES.ingestUsers),
+      SIZES.naiveLanes,
+    );
+    record({ key: 'naive.prescreen', group: 'naive', label: 'pre-screen, read + facts + evaluate + offer per user', value: naivePrescreen.rowsPerSec, unit: 'rows/s', note: `${naivePrescreen.eligible} eligible, ${SIZES.naiveLanes} lanes` });
+
+    step(`gateway: pre-screen run of ${SIZES.ingestUsers.toLocaleString()} users`);
+    const productCode = await createBenchCardProduct(api.baseUrl, adminToken, bank.code);
+    const prescreen = await prescreenRun(bench, api.baseUrl, adminToken, productCode);
+    record(
+      prescreen
+        ? { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: prescreen.rowsPerSec, unit: 'rows/s', note: `${prescreen.evaluated.toLocaleString()} users in ${prescreen.seconds.toFixed(1)} s, ${prescreen.offersCreated.toLocaleString()} offers` }
+        : { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: null, unit: 'rows/s', note: 'pre-screen runs not in this build (POST …/prescreen-runs answered 404)' },
+    );
+    await stopChild(api.child);
+    api = undefined;
+
+    step(`gateway: audit appends with the chain, two processes × ${SIZES.auditEntriesPerProcess.toLocaleString()}`);
+    const audit = await auditAppendsWithChain(bench, pool, SIZES.auditEntriesPerProcess, SIZES.auditConcurrencyPerProcess);
+    record({ key: 'gateway.audit.chained', group: 'gateway', label: 'audit appends, all chained', value: audit.chainedPerSec, unit: 'entries/s', note: `${audit.entries.toLocaleString()} entries, 2 processes × ${SIZES.auditConcurrencyPerProcess} concurrent appends` });
+    record({ key: 'gateway.audit.appended', group: 'gateway', label: 'audit appends committed (before chaining)', value: audit.appendedPerSec, unit: 'entries/s' });
+
+    const ratio = (a: string, b: string) => {
+      const x = valueOf(a);
+      const y = valueOf(b);
+      return x === null || y === null ? null : x / y;
+    };
+    const check = (label: string, measured: number | null, target: number, kind: TargetCheck['kind']): TargetCheck => ({
+      label,
+      measured,
+      target,
+      kind,
+      pass: measured === null ? null : measured >= target,
+    });
+    const targets = [
+      check('ingest / raw INSERT', ratio('gateway.ingest', 'raw.mysql.insert'), TARGETS.ingestVsRaw, 'ratio'),
+      check('ingest / naive ingest', ratio('gateway.ingest', 'naive.ingest'), TARGETS.vsNaive, 'ratio'),
+      check('pre-screen / raw full scan', ratio('gateway.prescreen', 'raw.mysql.scan'), TARGETS.prescreenVsRaw, 'ratio'),
+      check('pre-screen / naive pre-screen', ratio('gateway.prescreen', 'naive.prescreen'), TARGETS.vsNaive, 'ratio'),
+      check('audit chained appends', valueOf('gateway.audit.chained'), TARGETS.auditPerSec, 'rate'),
+    ];
+    const finishedAt = new Date();
+    const report: BenchReport = {
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      quick: QUICK,
+      sizes: SIZES,
+      machine,
+      sharedMachineNote:
+        'The machine may have been shared with other work during the run (other engineers running test suites on the same MariaDB and Redis); compare ratios, not absolute figures.',
+      figures,
+      targets,
+      totalSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    };
+    printTable(report);
+    const jsonFile = writeJson(report, join(REPO_ROOT, 'bench', 'results'));
+    writeMarkdown(join(REPO_ROOT, 'docs', 'BENCHMARKS.md'), markdownSection(report, `bench/results/${jsonFile.split('/').pop()}`), DOC_TEMPLATE);
+    console.log(`\nwrote ${jsonFile} and docs/BENCHMARKS.md`);
+  } finally {
+    if (api) await stopChild(api.child);
+    await dataSource.destroy().catch(() => undefined);
+    await pool.end();
+    await dropBenchEnvironment(bench);
+  }
+}
+
+main().catch((error) => {
+  console.error('bench failed:', error instanceof Error ? error.stack : error);
+  process.exit(1);
+});

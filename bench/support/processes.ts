@@ -1,0 +1,88 @@
+import { ChildProcess, fork } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BenchEnvironment } from './env';
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The next IPC message from `child` that satisfies `accept`; fails if the child exits first. */
+export function nextMessage<T>(child: ChildProcess, accept: (m: any) => boolean = () => true): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      if (!accept(m)) return;
+      cleanup();
+      resolve(m as T);
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`child process exited (${code}) before answering`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** Stops a child we started (SIGTERM, then SIGKILL after a grace period). */
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A compiled script of this folder's tree (dist/bench/...), as a child process with IPC. */
+export function forkBenchScript(relative: string, env: Record<string, string> = {}, args: string[] = []): ChildProcess {
+  return fork(join(__dirname, '..', relative), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  baseUrl: string;
+}
+
+/** The gateway as operators run it (dist/src/main.js <role>), on the run's database and Redis. */
+export async function startGatewayProcess(bench: BenchEnvironment, role: 'api' | 'worker'): Promise<GatewayProcess> {
+  const port = await freePort();
+  // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the gateway processes, for finding where a missed target's time goes.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const child = fork(join(__dirname, '..', '..', 'src', 'main.js'), [role], {
+    env: { ...process.env, ...bench.env, PORT: String(port) },
+    execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  if (role === 'api') await waitForHttp(child, `${baseUrl}/.well-known/jwks.json`);
+  return { child, baseUrl };
+}
+
+async function waitForHttp(child: ChildProcess, url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} during start-up`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`gateway did not answer ${url} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
