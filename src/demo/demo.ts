@@ -1,3 +1,5 @@
+import { REFERRAL_STAGES } from './referral-stages';
+
 /**
  * `npm run demo`: a guided walk through the gateway against a running api (DEMO_BASE_URL, default
  * http://localhost:3000). Each step of the project appends its stages to STAGES; a stage prints what it does.
@@ -45,10 +47,6 @@ const comingNext: DemoStage = {
   title: 'What the next steps add to this demo',
   async run(ctx) {
     for (const line of [
-      'operator onboards a demo partner bank and a card product (private_key_jwt client, criteria, consent text)',
-      'platform pushes demo credit records; a pre-screen run finds eligible users and creates offers',
-      'a demo user reads the consent text, consents and applies; the signed referral file is built',
-      'the bank fetches and verifies the file, posts a decision, and polls its event feed',
       'overdue sharing with user notice, and compliance verifying the audit chain',
     ]) {
       ctx.log(`- ${line}`);
@@ -57,7 +55,7 @@ const comingNext: DemoStage = {
 };
 
 /** The demo, in order. Later steps insert their stages before `comingNext` (and trim it). */
-export const STAGES: DemoStage[] = [checkReadiness, comingNext];
+export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, comingNext];
 
 function createContext(baseUrl: string): DemoContext {
   return {
