@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { ReferralCoreModule } from '../referrals/referral-core.module';
+import { DecisionApplyProcessor } from './decision-apply.processor';
+import { DecisionRecorder } from './decision-recorder';
+import { DecisionsRepository } from './decisions.repository';
+import { PartnerDecisionsController } from './partner-decisions.controller';
+
+/**
+ * Bank decisions: the single and bulk partner endpoints, decision files, and the decision job that turns an approval
+ * into a cardholder. The state machine itself is ReferralCoreModule's.
+ */
+@Module({
+  imports: [ReferralCoreModule],
+  controllers: [PartnerDecisionsController],
+  providers: [DecisionsRepository, DecisionRecorder, DecisionApplyProcessor],
+  exports: [DecisionRecorder],
+})
+export class DecisionsModule {}
