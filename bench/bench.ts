@@ -5,6 +5,7 @@ import { dataSourceOptions } from '../src/infra/database/data-source-options';
 import { mintDevelopmentPlatformToken } from '../src/modules/auth/platform-token.dev';
 import { parseCriteria } from '../src/modules/prescreening/criteria';
 import { auditAppendsWithChain } from './paths/audit';
+import { bulkDecisionsOverHttp } from './paths/decisions';
 import { ingestBodies, ingestOverHttp } from './paths/ingest';
 import { naiveIngestRowsPerSecond, naivePrescreenRowsPerSecond } from './paths/naive';
 import { BENCH_CRITERIA, createBenchCardProduct, prescreenRun } from './paths/prescreen';
@@ -37,6 +38,9 @@ const SIZES = {
   httpConnections: 50,
   tokenConnections: 20,
   cryptoMs: QUICK ? 1000 : 3000,
+  decisions: scale(100_000),
+  decisionLinesPerRequest: 5_000,
+  decisionConnections: 2,
 };
 const REPO_ROOT = join(__dirname, '..', '..');
 const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000 };
@@ -44,7 +48,7 @@ const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSe
 const figures: Figure[] = [];
 const record = (f: Figure) => {
   figures.push(f);
-  console.log(`  ${f.label}: ${f.value === null ? 'n/a' : f.value.toFixed(f.unit === 'ms' ? 2 : 0)} ${f.unit}${f.note ? ` (${f.note})` : ''}`);
+  console.log(`  ${f.label}: ${f.value === null ? 'n/a' : f.value.toFixed(f.unit === 'ms' || f.unit === '×' ? 2 : 0)} ${f.unit}${f.note ? ` (${f.note})` : ''}`);
 };
 const valueOf = (key: string) => figures.find((f) => f.key === key)?.value ?? null;
 const step = (text: string) => console.log(`\n== ${text}`);
@@ -132,6 +136,16 @@ async function main() {
         ? { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: prescreen.rowsPerSec, unit: 'rows/s', note: `${prescreen.evaluated.toLocaleString()} users in ${prescreen.seconds.toFixed(1)} s, ${prescreen.offersCreated.toLocaleString()} offers` }
         : { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: null, unit: 'rows/s', note: 'pre-screen runs not in this build (POST …/prescreen-runs answered 404)' },
     );
+
+    step(`gateway: bulk decisions, ${SIZES.decisions.toLocaleString()} NDJSON lines`);
+    const decisions = await bulkDecisionsOverHttp(dataSource, { baseUrl: api.baseUrl, publicBaseUrl: bench.env.PUBLIC_BASE_URL }, bank, productCode, {
+      count: SIZES.decisions,
+      linesPerBody: SIZES.decisionLinesPerRequest,
+      connections: SIZES.decisionConnections,
+    });
+    record({ key: 'gateway.decisions.bulk', group: 'gateway', label: 'bulk decisions POST /partner/v1/decisions', value: decisions.decisionsPerSec, unit: 'decisions/s', note: `${decisions.decisions.toLocaleString()} decisions in ${decisions.seconds.toFixed(1)} s, NDJSON ${SIZES.decisionLinesPerRequest} lines/request, ${SIZES.decisionConnections} connections` });
+    const decisionsVsInsert = valueOf('raw.mysql.insert');
+    record({ key: 'gateway.decisions.vsRawInsert', group: 'gateway', label: 'bulk decisions / raw multi-row INSERT rows/s', value: decisionsVsInsert ? decisions.decisionsPerSec / decisionsVsInsert : null, unit: '×', note: 'each decision is a locked conditional UPDATE + timeline + audit + outbox rows; raw is plain INSERTs' });
     await stopChild(api.child);
     api = undefined;
 

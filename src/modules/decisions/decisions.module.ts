@@ -1,6 +1,10 @@
 import { Module } from '@nestjs/common';
 import { ReferralCoreModule } from '../referrals/referral-core.module';
 import { DecisionApplyProcessor } from './decision-apply.processor';
+import { DecisionFileProcessor } from './decision-file.processor';
+import { AdminDecisionFilesController, PartnerDecisionFilesController } from './decision-files.controller';
+import { DecisionFilesRepository } from './decision-files.repository';
+import { DecisionFilesService } from './decision-files.service';
 import { DecisionRecorder } from './decision-recorder';
 import { DecisionsRepository } from './decisions.repository';
 import { PartnerDecisionsController } from './partner-decisions.controller';
@@ -11,8 +15,8 @@ import { PartnerDecisionsController } from './partner-decisions.controller';
  */
 @Module({
   imports: [ReferralCoreModule],
-  controllers: [PartnerDecisionsController],
-  providers: [DecisionsRepository, DecisionRecorder, DecisionApplyProcessor],
+  controllers: [PartnerDecisionsController, PartnerDecisionFilesController, AdminDecisionFilesController],
+  providers: [DecisionsRepository, DecisionRecorder, DecisionApplyProcessor, DecisionFilesRepository, DecisionFilesService, DecisionFileProcessor],
   exports: [DecisionRecorder],
 })
 export class DecisionsModule {}
