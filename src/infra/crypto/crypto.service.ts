@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfigService } from '../config/app-config';
-import { deriveKey, keyedHash, open, seal } from './envelope';
+import { deriveKey, keyedHash, keyedHashBytes, open, seal } from './envelope';
 
 /**
  * The master key's uses, injectable: encrypt/decrypt values at rest and compute keyed hashes, each under a
@@ -25,6 +25,11 @@ export class CryptoService {
 
   keyedHash(purpose: string, value: string): string {
     return keyedHash(this.subkey(purpose, 'mac'), value);
+  }
+
+  /** The same keyed hash as raw bytes (what BINARY(32) columns hold). */
+  keyedHashBytes(purpose: string, value: string): Buffer {
+    return keyedHashBytes(this.subkey(purpose, 'mac'), value);
   }
 
   private subkey(purpose: string, use: 'enc' | 'mac'): Buffer {

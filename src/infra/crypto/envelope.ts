@@ -25,13 +25,40 @@ export function deriveKey(masterKey: Buffer, purpose: string, use: 'enc' | 'mac'
   return Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), `referral-gateway/${use}/${purpose}`, 32));
 }
 
+/**
+ * IVs come from a pooled CSPRNG buffer: one `randomBytes` call per 4,096 IVs instead of one per value (that call
+ * cost as much as the encryption itself on the bulk paths). Every IV is still 12 fresh random bytes, used once:
+ * a slice is handed out once and the pool is replaced, never reused, when it runs out.
+ */
+const IV_POOL_SIZE = IV_BYTES * 4096;
+let ivPool = Buffer.alloc(0);
+let ivOffset = 0;
+
+function nextIv(): Buffer {
+  if (ivOffset + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_SIZE);
+    ivOffset = 0;
+  }
+  const iv = ivPool.subarray(ivOffset, ivOffset + IV_BYTES);
+  ivOffset += IV_BYTES;
+  return iv;
+}
+
 /** Encrypts with a fresh random IV; `aad` (e.g. the row id) binds the ciphertext to its context. */
 export function seal(key: Buffer, plaintext: Buffer | string, aad?: string): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   if (aad !== undefined) cipher.setAAD(Buffer.from(aad, 'utf8'));
-  const body = Buffer.concat([cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), cipher.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]);
+  const body = cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext);
+  const tail = cipher.final(); // empty for GCM, kept for form
+  // One output buffer, written in place, rather than a chain of concatenations.
+  const sealed = Buffer.allocUnsafe(HEADER_BYTES + body.length + tail.length);
+  sealed[0] = VERSION;
+  iv.copy(sealed, 1);
+  cipher.getAuthTag().copy(sealed, 1 + IV_BYTES);
+  body.copy(sealed, HEADER_BYTES);
+  tail.copy(sealed, HEADER_BYTES + body.length);
+  return sealed;
 }
 
 export function open(key: Buffer, sealed: Buffer, aad?: string): Buffer {
@@ -49,4 +76,9 @@ export function open(key: Buffer, sealed: Buffer, aad?: string): Buffer {
 /** HMAC-SHA256 as lowercase hex: a deterministic index over a secret value that cannot be reversed without the key. */
 export function keyedHash(key: Buffer, value: string): string {
   return createHmac('sha256', key).update(value, 'utf8').digest('hex');
+}
+
+/** The same HMAC-SHA256 as raw bytes, for BINARY columns: no hex string made only to be decoded again. */
+export function keyedHashBytes(key: Buffer, value: string): Buffer {
+  return createHmac('sha256', key).update(value, 'utf8').digest();
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { escape, raw } from 'mysql2';
 import { DataSource, EntityManager } from 'typeorm';
 
 /** A credit_records row ready to write: identity already sealed and hashed, values in their column form. */
@@ -97,8 +98,33 @@ const ON_NEWER_SNAPSHOT = [
   `as_of = IF(${NEWER}, VALUES(as_of), as_of)`,
 ].join(',\n        ');
 
-const valuesOf = (rows: CreditRecordRow[]) =>
-  rows.map((r) => [...COLUMNS.map(([field]) => r[field]), 1, r.asOf]);
+const FIELDS = COLUMNS.map(([field]) => field);
+
+/** One column value as a SQL literal, exactly as mysql2's own formatting writes it (strings escaped, bytes as hex). */
+function literal(value: string | number | Buffer): string {
+  if (typeof value === 'string') return escape(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error('a credit_records value is not a finite number');
+    return `${value}`;
+  }
+  return `X'${value.toString('hex')}'`;
+}
+
+/**
+ * The VALUES list of a multi-row write as one prebuilt text, handed to mysql2 as a single raw value. This is the
+ * statement mysql2 would format from nested arrays, built without its generic per-value dispatch and without it
+ * scanning the whole statement for placeholders, which together cost about a sixth of the ingest's CPU.
+ */
+function valuesList(rows: CreditRecordRow[]) {
+  let sql = '';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    sql += i === 0 ? '(' : ', (';
+    for (const field of FIELDS) sql += `${literal(r[field])}, `;
+    sql += `1, ${escape(r.asOf)})`;
+  }
+  return raw(sql);
+}
 
 /** The SQL of credit_records. Every write takes the caller's transactional manager; bulk writes are multi-row. */
 @Injectable()
@@ -121,7 +147,7 @@ export class CreditRecordsRepository {
   /** First snapshots: a plain multi-row INSERT, so a row created concurrently fails loudly (duplicate key) instead of being miscounted. */
   async insertNew(m: EntityManager, rows: CreditRecordRow[]): Promise<void> {
     if (!rows.length) return;
-    await m.query(`INSERT INTO credit_records (${INSERT_COLUMNS}) VALUES ?`, [valuesOf(rows)]);
+    await m.query(`INSERT INTO credit_records (${INSERT_COLUMNS}) VALUES ?`, [valuesList(rows)]);
   }
 
   /** Newer snapshots of existing rows: one multi-row upsert, every column replaced only when the snapshot is newer. */
@@ -131,7 +157,7 @@ export class CreditRecordsRepository {
       `INSERT INTO credit_records (${INSERT_COLUMNS}) VALUES ?
        ON DUPLICATE KEY UPDATE
         ${ON_NEWER_SNAPSHOT}`,
-      [valuesOf(rows)],
+      [valuesList(rows)],
     );
   }
 

@@ -33,10 +33,10 @@ export class IdentityProtector {
   }
 
   nationalIdHash(nationalId: string): Buffer {
-    return Buffer.from(this.crypto.keyedHash(NATIONAL_ID_HASH_PURPOSE, normalizeNationalId(nationalId)), 'hex');
+    return this.crypto.keyedHashBytes(NATIONAL_ID_HASH_PURPOSE, normalizeNationalId(nationalId));
   }
 
   phoneHash(phone: string): Buffer {
-    return Buffer.from(this.crypto.keyedHash(PHONE_HASH_PURPOSE, normalizePhone(phone)), 'hex');
+    return this.crypto.keyedHashBytes(PHONE_HASH_PURPOSE, normalizePhone(phone));
   }
 }

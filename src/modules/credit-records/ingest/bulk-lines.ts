@@ -5,7 +5,8 @@ export type BulkLine = { line: number; value: unknown; notJson?: false } | { lin
 
 /** One NDJSON line: undefined when blank (skipped, though still counted), `notJson` when it does not parse. */
 export function parseNdjsonLine(raw: string, line: number): BulkLine | undefined {
-  if (raw.trim() === '') return undefined;
+  // A line opening with '{' (nearly all of them) is not blank: skip the trimmed copy.
+  if (raw.charCodeAt(0) !== 0x7b && raw.trim() === '') return undefined;
   try {
     return { line, value: JSON.parse(raw) };
   } catch {

@@ -1,5 +1,5 @@
 import { FieldError } from '../../../common/errors';
-import { check, INT32_MAX, Spec } from './line-validation';
+import { compileSpec, INT32_MAX, Spec } from './line-validation';
 
 /** One credit record snapshot as the platform sends it (API.md, "Credit record line"). */
 export interface CreditRecordLine {
@@ -76,6 +76,8 @@ export const CREDIT_RECORD_LINE_SPEC: Spec = {
   },
 };
 
+const checkCreditRecordLine = compileSpec(CREDIT_RECORD_LINE_SPEC);
+
 /** The latest asOf accepted: tomorrow in UTC, since the platform's day may start before UTC's. */
 export function latestAcceptedAsOf(now: Date = new Date()): string {
   return new Date(now.getTime() + 86_400_000).toISOString().slice(0, 10);
@@ -89,7 +91,7 @@ export type LineResult<T> = { ok: true; value: T } | { ok: false; errors: FieldE
  */
 export function validateCreditRecordLine(value: unknown, latestAsOf: string): LineResult<CreditRecordLine> {
   const errors: FieldError[] = [];
-  check(CREDIT_RECORD_LINE_SPEC, value, '', errors);
+  checkCreditRecordLine(value, errors);
   if (errors.length) return { ok: false, errors };
   const line = value as CreditRecordLine;
   if (line.asOf > latestAsOf) errors.push({ field: 'asOf', message: 'must not be in the future' });

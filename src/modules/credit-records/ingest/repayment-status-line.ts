@@ -1,6 +1,6 @@
 import { FieldError } from '../../../common/errors';
 import { LineResult, USER_ID_PATTERN } from './credit-record-line';
-import { check, INT32_MAX, Spec } from './line-validation';
+import { compileSpec, INT32_MAX, Spec } from './line-validation';
 
 /** A repayment status update between snapshots (API.md `POST /v1/platform/repayment-status`). */
 export interface RepaymentStatusLine {
@@ -20,9 +20,11 @@ export const REPAYMENT_STATUS_LINE_SPEC: Spec = {
   },
 };
 
+const checkRepaymentStatusLine = compileSpec(REPAYMENT_STATUS_LINE_SPEC);
+
 export function validateRepaymentStatusLine(value: unknown, latestAsOf: string): LineResult<RepaymentStatusLine> {
   const errors: FieldError[] = [];
-  check(REPAYMENT_STATUS_LINE_SPEC, value, '', errors);
+  checkRepaymentStatusLine(value, errors);
   if (errors.length) return { ok: false, errors };
   const line = value as RepaymentStatusLine;
   if (line.asOf > latestAsOf) return { ok: false, errors: [{ field: 'asOf', message: 'must not be in the future' }] };
