@@ -1,0 +1,150 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { SqlFragment } from '../prescreening/criteria';
+import { Offer, OfferStatus } from './offer';
+
+/** A user_id key range (after, upto]; a null bound is open. Pre-screen chunks are such ranges. */
+export interface UserIdRange {
+  after: string | null;
+  upto: string | null;
+}
+
+/** `<column> > ? AND <column> <= ?` for the bounds that are set (TRUE for a fully open range). */
+export function userIdRangeSql(column: string, range: UserIdRange): SqlFragment {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (range.after !== null) {
+    parts.push(`${column} > ?`);
+    params.push(range.after);
+  }
+  if (range.upto !== null) {
+    parts.push(`${column} <= ?`);
+    params.push(range.upto);
+  }
+  return { sql: parts.length ? `(${parts.join(' AND ')})` : '(1 = 1)', params };
+}
+
+export interface NewOffers {
+  productId: string;
+  productVersion: number;
+  runId: string;
+  ttlDays: number;
+}
+
+interface OfferRow {
+  id: string;
+  user_id: string;
+  product_id: string;
+  product_code: string;
+  product_name: string;
+  product_version: number;
+  partner_code: string;
+  partner_name: string;
+  record_version: number;
+  run_id: string;
+  status: OfferStatus;
+  expires_at: Date;
+  created_at: Date;
+}
+
+const toOffer = (r: OfferRow): Offer => ({
+  id: String(r.id),
+  userId: r.user_id,
+  productId: String(r.product_id),
+  productCode: r.product_code,
+  productName: r.product_name,
+  productVersion: Number(r.product_version),
+  partnerCode: r.partner_code,
+  partnerName: r.partner_name,
+  recordVersion: Number(r.record_version),
+  runId: String(r.run_id),
+  status: r.status,
+  expiresAt: new Date(r.expires_at),
+  createdAt: new Date(r.created_at),
+});
+
+// The product's name is the pinned version's: what the user was offered, even if the product was renamed since.
+const SELECT_OFFER = `
+  SELECT o.id, o.user_id, o.product_id, p.code AS product_code, v.name AS product_name, o.product_version,
+         pa.code AS partner_code, pa.name AS partner_name, o.record_version, o.run_id, o.status, o.expires_at, o.created_at
+    FROM offers o
+    JOIN card_products p ON p.id = o.product_id
+    JOIN card_product_versions v ON v.product_id = o.product_id AND v.version = o.product_version
+    JOIN partners pa ON pa.id = p.partner_id`;
+
+/**
+ * The SQL of offers. A LIVE offer has live_key = 1, every other state NULL: the unique key
+ * (product_id, user_id, live_key) is what guarantees one live offer per user and product, whoever writes.
+ * "Live" for readers also means unexpired; writers turn expired LIVE rows into EXPIRED before making new ones.
+ */
+@Injectable()
+export class OffersRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** LIVE offers of the product in the range whose time is up become EXPIRED, freeing the live key. */
+  async expireInRange(m: EntityManager, productId: string, range: UserIdRange): Promise<number> {
+    const inRange = userIdRangeSql('user_id', range);
+    const result: { affectedRows: number } = await m.query(
+      `UPDATE offers SET status = 'EXPIRED', live_key = NULL, status_changed_at = NOW(3)
+        WHERE product_id = ? AND ${inRange.sql} AND live_key = 1 AND expires_at <= NOW(3)`,
+      [productId, ...inRange.params],
+    );
+    return result.affectedRows;
+  }
+
+  /**
+   * One INSERT … SELECT: an offer for every credit_records row (alias `cr`) matching `eligible` that has no live
+   * offer for the product, pinning the row's record_version, but only where that version's snapshot exists
+   * (the caller copies snapshots first, in the same transaction), so every offer can be packaged exactly as
+   * evaluated. No IGNORE: a concurrent run's offer for the same user makes this fail on the unique key and the
+   * caller's transaction is retried, never silently miscounted. Returns how many offers were made.
+   */
+  async createForEligible(m: EntityManager, offers: NewOffers, eligible: SqlFragment): Promise<number> {
+    const result: { affectedRows: number } = await m.query(
+      `INSERT INTO offers (user_id, product_id, product_version, record_version, run_id, status, live_key, expires_at)
+       SELECT cr.user_id, ?, ?, cr.record_version, ?, 'LIVE', 1, NOW(3) + INTERVAL ? DAY
+         FROM credit_records cr
+         JOIN credit_record_snapshots s ON s.user_id = cr.user_id AND s.record_version = cr.record_version
+        WHERE ${eligible.sql}
+          AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = cr.user_id AND o.live_key = 1)
+        ORDER BY cr.user_id`,
+      [offers.productId, offers.productVersion, offers.runId, offers.ttlDays, ...eligible.params, offers.productId],
+    );
+    return result.affectedRows;
+  }
+
+  /**
+   * Withdraws every live offer of a user (opt-out), in the caller's transaction; an expired one becomes EXPIRED.
+   * Returns the ids of the offers withdrawn.
+   */
+  async withdrawLiveOfUser(m: EntityManager, userId: string): Promise<string[]> {
+    const rows: { id: string; expired: number }[] = await m.query(
+      'SELECT id, expires_at <= NOW(3) AS expired FROM offers WHERE user_id = ? AND live_key = 1 ORDER BY id FOR UPDATE',
+      [userId],
+    );
+    if (!rows.length) return [];
+    await m.query(
+      `UPDATE offers SET status = IF(expires_at <= NOW(3), 'EXPIRED', 'WITHDRAWN'), live_key = NULL, status_changed_at = NOW(3)
+        WHERE id IN (?) AND live_key = 1`,
+      [rows.map((r) => r.id)],
+    );
+    return rows.filter((r) => Number(r.expired) === 0).map((r) => String(r.id));
+  }
+
+  /** A user's live (LIVE and unexpired) offers in creation order, `limit + 1` rows for the page. */
+  async pageLiveOfUser(userId: string, afterId: string | undefined, limit: number): Promise<Offer[]> {
+    const rows: OfferRow[] = await this.dataSource.query(
+      `${SELECT_OFFER}
+        WHERE o.user_id = ? AND o.live_key = 1 AND o.expires_at > NOW(3) AND o.id > ?
+        ORDER BY o.id LIMIT ?`,
+      [userId, afterId ?? '0', limit + 1],
+    );
+    return rows.map(toOffer);
+  }
+
+  /** One offer of one user (another user's offer is not found, like a missing one). */
+  async findOfUser(userId: string, id: string, m: EntityManager = this.dataSource.manager): Promise<Offer | undefined> {
+    const rows: OfferRow[] = await m.query(`${SELECT_OFFER} WHERE o.id = ? AND o.user_id = ?`, [id, userId]);
+    return rows.length ? toOffer(rows[0]) : undefined;
+  }
+}
