@@ -6,7 +6,8 @@ import * as keys from './keys';
 import * as migrate from './migrate.command';
 import * as outboxProbe from './outbox-probe.command';
 import * as outboxStatus from './outbox-status.command';
+import * as prescreen from './prescreen';
 import * as token from './token.command';
 
 /** Every operator command. A new command is a file exporting `register(program)`, added to this list. */
-export const COMMANDS: Array<{ register(program: Command): void }> = [migrate, config, token, outboxStatus, outboxProbe, keys, audit, creditRecords];
+export const COMMANDS: Array<{ register(program: Command): void }> = [migrate, config, token, outboxStatus, outboxProbe, keys, audit, creditRecords, prescreen];

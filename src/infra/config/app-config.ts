@@ -52,6 +52,42 @@ export const appConfigSchema = z
     ops: z.object({ bullBoard: flag }),
     /** Lets development register plain-http or private-network push endpoints (the SSRF check is off). */
     partners: z.object({ allowPrivatePushEndpoints: flag.default(false) }).default({ allowPrivatePushEndpoints: false }),
+    /** Anti-fraud limits on POST /v1/me/applications (docs/DECISIONS.md): refused with a reason code and audited. */
+    applications: z
+      .object({
+        /** Most applications one user may submit within velocityWindowHours. */
+        velocityLimit: z.coerce.number().int().min(1).default(5),
+        velocityWindowHours: z.coerce.number().int().min(1).default(24),
+        /** Most platform accounts sharing one identity (national id) that may apply. */
+        maxAccountsPerIdentity: z.coerce.number().int().min(1).default(1),
+      })
+      .default({ velocityLimit: 5, velocityWindowHours: 24, maxAccountsPerIdentity: 1 }),
+    /**
+     * Partner event feed: the RFC 8935 push retry schedule (delay before each retry; the default covers more than 24 h),
+     * the push request timeout, and how long a poll without returnImmediately waits for an event.
+     */
+    events: z
+      .object({
+        pushRetryDelaysMs: z
+          .preprocess(
+            (v) => (typeof v === 'string' ? v.split(',').map((d) => Number(d.trim())) : v),
+            z.array(z.number().int().min(1)).min(1).max(20),
+          )
+          .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
+        pushTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000),
+        pollMaxWaitMs: z.coerce.number().int().min(0).max(30_000).default(10_000),
+      })
+      .prefault({}),
+    /**
+     * Decision SLA (docs/DECISIONS.md): grace after a referral's SLA before it expires, and the length of one SLA
+     * hour in ms — 3,600,000 in production; tests shorten it so an SLA in whole hours runs out in milliseconds.
+     */
+    referrals: z
+      .object({
+        slaGraceHours: z.coerce.number().int().min(0).max(8760).default(24),
+        slaHourMs: z.coerce.number().int().min(1).max(3_600_000).default(3_600_000),
+      })
+      .prefault({}),
     worker: z.object({
       concurrency: z.coerce.number().int().min(1).max(256),
       /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
@@ -79,6 +115,9 @@ export const appConfigSchema = z
     }
     if (c.nodeEnv === 'production' && c.partners.allowPrivatePushEndpoints) {
       ctx.addIssue({ code: 'custom', path: ['partners', 'allowPrivatePushEndpoints'], message: 'is development-only' });
+    }
+    if (c.nodeEnv === 'production' && c.referrals.slaHourMs !== 3_600_000) {
+      ctx.addIssue({ code: 'custom', path: ['referrals', 'slaHourMs'], message: 'a shortened SLA hour is development- and test-only' });
     }
     if (c.nodeEnv === 'production' && c.redis.allowEvictingPolicy) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'allowEvictingPolicy'], message: 'is development-only' });
@@ -112,6 +151,14 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
   BULL_BOARD: 'ops.bullBoard',
   PUSH_ALLOW_PRIVATE_ENDPOINTS: 'partners.allowPrivatePushEndpoints',
+  EVENT_PUSH_RETRY_DELAYS_MS: 'events.pushRetryDelaysMs',
+  EVENT_PUSH_TIMEOUT_MS: 'events.pushTimeoutMs',
+  EVENT_POLL_MAX_WAIT_MS: 'events.pollMaxWaitMs',
+  APPLICATION_VELOCITY_LIMIT: 'applications.velocityLimit',
+  APPLICATION_VELOCITY_WINDOW_HOURS: 'applications.velocityWindowHours',
+  APPLICATION_MAX_ACCOUNTS_PER_IDENTITY: 'applications.maxAccountsPerIdentity',
+  REFERRAL_SLA_GRACE_HOURS: 'referrals.slaGraceHours',
+  REFERRAL_SLA_HOUR_MS: 'referrals.slaHourMs',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
   WORKER_METRICS_PORT: 'worker.metricsPort',

@@ -40,7 +40,9 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     route.bodyLimit = isBulkRoute(route.config) ? BULK_BODY_LIMIT : BODY_LIMIT;
   });
   fastify.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  // JSON and NDJSON only (plus Nest's form parser for the token endpoint): anything else, text/plain included, is a 415.
+  // CSV decision files arrive as text too (kept raw, parsed by the endpoint); text/plain stays refused below.
+  fastify.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON, NDJSON and CSV only (plus Nest's form parser for the token endpoint): anything else, text/plain included, is a 415.
   fastify.removeContentTypeParser('text/plain');
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

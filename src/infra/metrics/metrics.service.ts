@@ -43,6 +43,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly eventPushes = new Counter({
+    name: 'partner_event_push_attempts_total',
+    help: 'RFC 8935 push attempts by outcome (delivered, rejected = 400 from the bank, failed = will retry, dead, refused = address not allowed)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
+  readonly referralSlaBreaches = new Counter({
+    name: 'referral_sla_breaches_total',
+    help: 'Referrals flagged late: no final decision at their decision SLA, by partner and product code',
+    labelNames: ['partner', 'product'],
+    registers: [this.registry],
+  });
+
   /** Collectors that read live state at scrape time, registered by the modules that own that state. */
   private readonly scrapeHooks: Array<() => Promise<void>> = [];
 

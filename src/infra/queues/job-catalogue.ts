@@ -14,6 +14,32 @@ export interface JobCatalogue {
     /** Signs the audit chain head ({seq, hash}) into audit_checkpoints; a no-op when the head has not moved. */
     'audit.checkpoint': BasePayload;
   };
+  events: {
+    /** RFC 8935 push of one partner event; `attempt` (from 1) must match the row, so a stale or repeated job is a no-op. */
+    'event.push': BasePayload & { eventId: string; attempt: number };
+  };
+  prescreening: {
+    /** Splits a run into user-id-range chunks and writes one chunk job each; a no-op once the run is planned. */
+    'prescreen.plan': BasePayload & { runId: string };
+    /** Evaluates one chunk of a run in one transaction; a no-op once the chunk is DONE. */
+    'prescreen.chunk': BasePayload & { runId: string; chunkNo: number };
+  };
+  referrals: {
+    /** Builds, signs and stores the referral file of a PACKAGING referral (its table key), then READY; a no-op once READY. */
+    'referral.package': BasePayload & { referralId: string };
+  };
+  sla: {
+    /** At a referral's decision deadline: flags it late when not final and schedules the expiry; a no-op once flagged or final. */
+    'referral.sla-check': BasePayload & { referralId: string };
+    /** At deadline + grace: moves a referral still not final to EXPIRED and tells the bank; a no-op once final. */
+    'referral.expire': BasePayload & { referralId: string };
+  };
+  decisions: {
+    /** After a final decision: cardholder enrolment (APPROVED), open application ended, user notified; a no-op once applied. */
+    'decision.apply': BasePayload & { referralId: string };
+    /** Decides an uploaded decision file's lines not answered yet, storing each line's answer; a no-op once COMPLETED. */
+    'decision-file.process': BasePayload & { fileId: string };
+  };
 }
 
 export interface BasePayload {
@@ -29,6 +55,11 @@ export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobCatalogue
 export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
   maintenance: ['idempotency-keys.purge', 'outbox.probe'],
   audit: ['audit.checkpoint'],
+  events: ['event.push'],
+  prescreening: ['prescreen.plan', 'prescreen.chunk'],
+  referrals: ['referral.package'],
+  sla: ['referral.sla-check', 'referral.expire'],
+  decisions: ['decision.apply', 'decision-file.process'],
 };
 
 export const QUEUE_NAMES = Object.keys(JOB_CATALOGUE) as QueueName[];

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ReferralCoreModule } from '../referrals/referral-core.module';
+import { SlaModule } from '../sla/sla.module';
 import { ApplicationsRepository } from './applications.repository';
 import { ApplicationsService } from './applications.service';
 import { ConsentsService } from './consents.service';
@@ -13,7 +14,7 @@ import { MeDisclosuresController } from './me-disclosures.controller';
  * come from their global modules.
  */
 @Module({
-  imports: [ReferralCoreModule],
+  imports: [ReferralCoreModule, SlaModule],
   controllers: [MeApplicationsController, MeConsentsController, MeDisclosuresController],
   providers: [ApplicationsRepository, ApplicationsService, ConsentsService],
   exports: [ApplicationsService],

@@ -13,6 +13,7 @@ import { RequestActor } from '../auth/actor.decorator';
 import { PartnerEvents } from '../events/partner-events.service';
 import { isFinal } from '../referrals/referral-state';
 import { ReferralTransitions } from '../referrals/referral-transitions';
+import { ReferralSla } from '../sla/referral-sla.service';
 import {
   Application,
   ApplicationDetailView,
@@ -51,6 +52,7 @@ export class ApplicationsService {
     private readonly audit: AuditWriter,
     private readonly crypto: CryptoService,
     private readonly config: AppConfigService,
+    private readonly sla: ReferralSla,
   ) {}
 
   /**
@@ -103,6 +105,7 @@ export class ApplicationsService {
           m,
         );
         await this.outbox.enqueue(m, 'referrals', 'referral.package', { referralId: id, correlationId: actor.requestId });
+        await this.sla.schedule(m, id, terms.decisionSlaHours, actor.requestId);
         return id;
       });
       return toApplicationView((await this.repo.findApplication(userId, referralId))!);
