@@ -211,14 +211,18 @@ describe('npm run demo', () => {
     api = undefined;
   });
 
+  // The demo walks the whole flow (pre-screen, packaging, events), so the gateway runs both roles.
   it('walks its stages against a running gateway and exits 0', async () => {
-    api = await startHttpApp('api');
+    api = await startHttpApp('all');
     await api.listen({ port: 0, host: '127.0.0.1' });
     const { port } = api.getHttpServer().address() as { port: number };
     expect(await runDemo(`http://127.0.0.1:${port}`)).toBe(0);
-    expect(output.join('\n')).toContain('GET /health/ready -> 200 (mysql up, redis up)');
-    expect(output.join('\n')).toContain('Demo finished.');
-  });
+    const printed = output.join('\n');
+    expect(printed).toContain('GET /health/ready -> 200 (mysql up, redis up)');
+    expect(printed).toMatch(/decision APPROVED -> 200 APPROVED/);
+    expect(printed).toMatch(/decision DECLINED -> 200 DECLINED/);
+    expect(printed).toContain('Demo finished.');
+  }, 180_000);
 
   it('explains how to start a gateway when none answers, and exits non-zero', async () => {
     const port = await freePort();

@@ -5,7 +5,7 @@ import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { PartnerBankClient } from '../support/bank-client';
 import { GATEWAY, inject, platformToken, uniqueCode } from '../support/partner-client';
-import { ALL_SHARED_FIELDS, apply, createProduct, ingest, prescreen, registerPartner, userIds } from '../support/referral-flow';
+import { ALL_SHARED_FIELDS, apply, createProduct, ingest, prescreen, registerPartner, TEST_COHORT, userIds } from '../support/referral-flow';
 
 /**
  * The whole referral path on real MariaDB and Redis, over a real socket: ingest → pre-screen → offer → consent →
@@ -80,7 +80,7 @@ describe('referral end to end', () => {
       applicant: { userRef: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), name: 'Applicant 0', kycLevel: 2 },
       creditRecord: { asOf: '2026-11-20', score: 712, riskGrade: 'A', creditLimit: '15000.00', balance: '3200.50', accountOpenedAt: '2019-04-01',
         repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0 },
-        consumption: { orders12m: 86, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8 } },
+        consumption: { orders12m: TEST_COHORT, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8 } },
       prescreen: { runId: expect.stringMatching(/^run_/), evaluatedAt: expect.any(String), criteriaVersion: 1 },
       consent: { id: expect.stringMatching(/^cns_/), textVersion: 1, textSha256: expect.stringMatching(/^[0-9a-f]{64}$/), grantedAt: expect.any(String) },
     });

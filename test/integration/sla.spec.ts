@@ -10,7 +10,7 @@ import { ReferralSlaProcessor } from '../../src/modules/sla/referral-sla.process
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
-import { apply, ingest, prescreen, userIds } from '../support/referral-flow';
+import { apply, COHORT_RULE, ingest, prescreen, userIds } from '../support/referral-flow';
 
 /**
  * Decision SLAs: a delayed check per referral at its product's SLA flags it late (metric, audit, operator listing);
@@ -31,7 +31,7 @@ async function createProduct(api: NestFastifyApplication, partnerCode: string, d
       code,
       partnerCode,
       name: `Card ${code}`,
-      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }],
+      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }, COHORT_RULE],
       sharedFields: ['creditRecord.score'],
       consentText: 'I agree that my credit score is shared with the bank to decide on my card application.',
       purpose: 'credit card application decision',

@@ -1,5 +1,5 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { eventually } from './app';
 import { adminHeaders, inject, platformToken, uniqueCode } from './partner-client';
 
@@ -10,24 +10,34 @@ import { adminHeaders, inject, platformToken, uniqueCode } from './partner-clien
  */
 export const ALL_SHARED_FIELDS = ['applicant.name', 'applicant.nationalId', 'applicant.phone', 'applicant.kycLevel', 'creditRecord.score', 'creditRecord.riskGrade', 'creditRecord.creditLimit', 'creditRecord.balance', 'creditRecord.accountOpenedAt', 'creditRecord.repayment', 'creditRecord.consumption'];
 
+/**
+ * The suite shares one database, so other specs' users are there too. Every user made here carries this spec's
+ * cohort mark (orders12m) and every product requires it: a pre-screen here makes offers to this spec's users only.
+ */
+export const TEST_COHORT = 100_000 + randomInt(800_000);
+export const COHORT_RULE = { field: 'consumption.orders12m', op: '=', value: TEST_COHORT, reason: 'OUTSIDE_TEST_COHORT' };
+
+/** Distinct identities per user: the anti-fraud rule refuses one identity behind several applying accounts. */
+const digits = (n: number) => Array.from({ length: n }, () => randomInt(10)).join('');
+
 export const userIds = (n: number) => {
   const prefix = `rf${randomBytes(3).toString('hex')}_`;
   return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 };
 
-/** A credit record line (API.md) of a user who passes `score >= 600`. */
+/** A credit record line (API.md) of a user of this spec's cohort who passes `score >= 600`. */
 export function creditRecordLine(userId: string, i = 0) {
   return {
     userId,
     asOf: '2026-11-20',
-    identity: { name: `Applicant ${i}`, nationalId: `11010519900307${String(1000 + i).slice(-4)}`, phone: `+8613800${String(100000 + i).slice(-6)}`, kycLevel: 2 },
+    identity: { name: `Applicant ${i}`, nationalId: `110105${digits(12)}`, phone: `+86138${digits(8)}`, kycLevel: 2 },
     score: 712,
     riskGrade: 'A',
     creditLimit: '15000.00',
     balance: '3200.50',
     accountOpenedAt: '2019-04-01',
     repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0, overdueAmount: '0.00' },
-    consumption: { orders12m: 86, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8, topCategories: ['3C'], addressStable12m: true },
+    consumption: { orders12m: TEST_COHORT, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8, topCategories: ['3C'], addressStable12m: true },
     device: { accountsOnDevice: 1 },
   };
 }
@@ -47,7 +57,7 @@ export async function createProduct(api: NestFastifyApplication, partnerCode: st
       code,
       partnerCode,
       name: `Card ${code}`,
-      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }],
+      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }, COHORT_RULE],
       sharedFields,
       consentText: `I agree that ${sharedFields.join(', ')} are shared with the bank to decide on my card application.`,
       purpose: 'credit card application decision',
