@@ -9,6 +9,7 @@ import { bulkDecisionsOverHttp } from './paths/decisions';
 import { ingestBodies, ingestOverHttp } from './paths/ingest';
 import { naiveIngestRowsPerSecond, naivePrescreenRowsPerSecond } from './paths/naive';
 import { BENCH_CRITERIA, createBenchCardProduct, prescreenRun } from './paths/prescreen';
+import { applyOverHttp, packageReferrals, partnerFetchLoad, readToken } from './paths/referrals';
 import { BenchBank, tokenEndpointLoad } from './paths/token';
 import { runAutocannon } from './support/autocannon';
 import { es256SignaturesPerSecond } from './raw/raw-crypto';
@@ -41,9 +42,13 @@ const SIZES = {
   decisions: scale(100_000),
   decisionLinesPerRequest: 5_000,
   decisionConnections: 2,
+  referrals: scale(100_000),
+  applyConnections: 8,
+  packagingWorkers: 2,
+  fetchRate: 1000,
 };
 const REPO_ROOT = join(__dirname, '..', '..');
-const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000 };
+const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000, packagingVsSignatures: 0.25, fetchVsBare: 0.3, fetchP99Ms: 20 };
 
 const figures: Figure[] = [];
 const record = (f: Figure) => {
@@ -137,6 +142,25 @@ async function main() {
         : { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: null, unit: 'rows/s', note: 'pre-screen runs not in this build (POST …/prescreen-runs answered 404)' },
     );
 
+    step(`gateway: ${SIZES.referrals.toLocaleString()} applications over HTTP (POST /v1/me/applications, no worker running)`);
+    const applied = await applyOverHttp(dataSource, bench, api.baseUrl, productCode, { count: SIZES.referrals, connections: SIZES.applyConnections });
+    record({ key: 'gateway.apply', group: 'gateway', label: 'apply POST /v1/me/applications', value: applied.applicationsPerSec, unit: 'applications/s', note: `${applied.referralIds.length.toLocaleString()} applicants in ${applied.seconds.toFixed(1)} s, own platform JWT and Idempotency-Key each, ${SIZES.applyConnections} connections` });
+
+    step(`gateway: packaging of ${SIZES.referrals.toLocaleString()} referrals (outbox -> BullMQ -> ${SIZES.packagingWorkers} worker processes -> signed file -> referral.ready)`);
+    const packaging = await packageReferrals(dataSource, bench, applied.referralIds, { workers: SIZES.packagingWorkers, timeoutMs: QUICK ? 600_000 : 3_600_000 });
+    record({ key: 'gateway.packaging', group: 'gateway', label: 'referral packaging, first outbox row relayed to last READY', value: packaging.referralsPerSec, unit: 'referrals/s', note: `${packaging.referrals.toLocaleString()} referrals in ${packaging.seconds.toFixed(1)} s, ${SIZES.packagingWorkers} worker processes; each signs the file and the referral.ready SET (2 ES256 signatures)${packaging.otherPending ? `; ${packaging.otherPending.toLocaleString()} other outbox rows were waiting too` : ''}` });
+
+    step('gateway: partner GET /partner/v1/referrals/{id} under autocannon');
+    const fetchToken = await readToken(api.baseUrl, bench.env.PUBLIC_BASE_URL, bank);
+    const fetchMax = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, { seconds: SIZES.httpSeconds, connections: SIZES.httpConnections });
+    if (fetchMax.non2xx || fetchMax.errors) throw new Error(`partner fetch: ${fetchMax.non2xx} non-2xx answers, ${fetchMax.errors} errors`);
+    record({ key: 'gateway.fetch.rps', group: 'gateway', label: 'GET /partner/v1/referrals/{id}, as fast as it answers', value: fetchMax.reqPerSec, unit: 'req/s', note: `p50 ${fetchMax.p50Ms} ms, p99 ${fetchMax.p99Ms} ms, ${SIZES.httpConnections} connections; access token, row lock, READY->DELIVERED on first fetch, disclosure row + audit entry per fetch` });
+    const fetchFixed = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, { seconds: SIZES.httpSeconds, connections: SIZES.httpConnections, overallRate: SIZES.fetchRate });
+    if (fetchFixed.non2xx || fetchFixed.errors) throw new Error(`partner fetch at ${SIZES.fetchRate} req/s: ${fetchFixed.non2xx} non-2xx answers, ${fetchFixed.errors} errors`);
+    const fixedNote = `offered ${SIZES.fetchRate.toLocaleString()} req/s, served ${fetchFixed.reqPerSec.toFixed(0)} req/s, ${SIZES.httpConnections} connections`;
+    record({ key: 'gateway.fetch.fixed.p50', group: 'gateway', label: 'GET /partner/v1/referrals/{id} p50 at a fixed rate', value: fetchFixed.p50Ms, unit: 'ms', note: fixedNote });
+    record({ key: 'gateway.fetch.fixed.p99', group: 'gateway', label: 'GET /partner/v1/referrals/{id} p99 at a fixed rate', value: fetchFixed.p99Ms, unit: 'ms', note: fixedNote });
+
     step(`gateway: bulk decisions, ${SIZES.decisions.toLocaleString()} NDJSON lines`);
     const decisions = await bulkDecisionsOverHttp(dataSource, { baseUrl: api.baseUrl, publicBaseUrl: bench.env.PUBLIC_BASE_URL }, bank, productCode, {
       count: SIZES.decisions,
@@ -164,7 +188,7 @@ async function main() {
       measured,
       target,
       kind,
-      pass: measured === null ? null : measured >= target,
+      pass: measured === null ? null : kind === 'maxMs' ? measured <= target : measured >= target,
     });
     const targets = [
       check('ingest / raw INSERT', ratio('gateway.ingest', 'raw.mysql.insert'), TARGETS.ingestVsRaw, 'ratio'),
@@ -172,6 +196,9 @@ async function main() {
       check('pre-screen / raw full scan', ratio('gateway.prescreen', 'raw.mysql.scan'), TARGETS.prescreenVsRaw, 'ratio'),
       check('pre-screen / naive pre-screen', ratio('gateway.prescreen', 'naive.prescreen'), TARGETS.vsNaive, 'ratio'),
       check('audit chained appends', valueOf('gateway.audit.chained'), TARGETS.auditPerSec, 'rate'),
+      check('packaging / raw ES256 signatures, all cores', ratio('gateway.packaging', 'raw.es256.allCores'), TARGETS.packagingVsSignatures, 'ratio'),
+      check('partner fetch / bare Fastify', ratio('gateway.fetch.rps', 'raw.fastify.rps'), TARGETS.fetchVsBare, 'ratio'),
+      check(`partner fetch p99 at ${SIZES.fetchRate.toLocaleString()} req/s`, valueOf('gateway.fetch.fixed.p99'), TARGETS.fetchP99Ms, 'maxMs'),
     ];
     const finishedAt = new Date();
     const report: BenchReport = {

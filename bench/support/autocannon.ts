@@ -13,6 +13,8 @@ export interface AutocannonOptions {
   duration?: number;
   amount?: number;
   pipelining?: number;
+  /** Requests/s over all connections (a fixed offered load); 0 or absent: as fast as answers come. */
+  overallRate?: number;
   method?: string;
   headers?: Record<string, string>;
   body?: string;

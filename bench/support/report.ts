@@ -17,7 +17,8 @@ export interface TargetCheck {
   /** e.g. "ingest / raw INSERT" */
   measured: number | null;
   target: number;
-  kind: 'ratio' | 'rate';
+  /** ratio and rate: measured ≥ target; maxMs: a latency, measured ≤ target. */
+  kind: 'ratio' | 'rate' | 'maxMs';
   pass: boolean | null;
 }
 
@@ -35,11 +36,13 @@ export interface BenchReport {
 
 const fmt = (v: number | null, unit = '') => {
   if (v === null) return 'n/a';
-  const digits = unit === 'ms' || unit === '×' || Math.abs(v) < 10 ? 2 : 0;
+  // Ratios far below 1 keep a third decimal, so a miss by two orders of magnitude does not print as 0.00.
+  const digits = unit === '×' && v !== 0 && Math.abs(v) < 0.1 ? 3 : unit === 'ms' || unit === '×' || Math.abs(v) < 10 ? 2 : 0;
   return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 };
-const ratioText = (t: TargetCheck) => (t.kind === 'ratio' ? `${fmt(t.measured, '×')}×` : `${fmt(t.measured)} /s`);
-const targetText = (t: TargetCheck) => (t.kind === 'ratio' ? `≥ ${t.target}×` : `≥ ${fmt(t.target)} /s`);
+const ratioText = (t: TargetCheck) =>
+  t.kind === 'ratio' ? `${fmt(t.measured, '×')}×` : t.kind === 'maxMs' ? `${fmt(t.measured, 'ms')} ms` : `${fmt(t.measured)} /s`;
+const targetText = (t: TargetCheck) => (t.kind === 'ratio' ? `≥ ${t.target}×` : t.kind === 'maxMs' ? `≤ ${fmt(t.target)} ms` : `≥ ${fmt(t.target)} /s`);
 const verdict = (t: TargetCheck) => (t.pass === null ? 'not measured' : t.pass ? 'met' : 'MISSED');
 
 export function printTable(report: BenchReport): void {
