@@ -3,18 +3,13 @@ import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { CardProductsRepository } from '../card-products/card-products.repository';
-import { OffersRepository, UserIdRange, userIdRangeSql } from '../offers/offers.repository';
-import { compileCriteria, SqlFragment } from './criteria';
+import { OffersRepository, UserIdRange } from '../offers/offers.repository';
+import { compileCriteria } from './criteria';
 import { runPublicId } from './prescreen-run';
 import { ChunkCounts, PrescreenRunsRepository } from './prescreen-runs.repository';
 
 export type PlanOutcome = { planned: true; chunks: number; totalUsers: number } | { planned: false; reason: 'already-planned' | 'not-queued' };
 export type ChunkOutcome = { done: true; counts: ChunkCounts; runCompleted: boolean } | { done: false; reason: 'already-done' | 'run-ended' };
-
-const and = (...parts: SqlFragment[]): SqlFragment => ({
-  sql: parts.map((p) => p.sql).join(' AND '),
-  params: parts.flatMap((p) => p.params),
-});
 
 /**
  * The work of a pre-screen run, as the job handlers drive it. Both steps are idempotent under BullMQ's
@@ -89,17 +84,17 @@ export class PrescreenExecution {
         alias: 'cr',
         exclusions: { partnerId: product.partnerId, delinquencyScope: product.delinquencyScope },
       });
-      const inRange = userIdRangeSql('cr.user_id', chunk.range);
-      const eligibleInRange = and(inRange, compiled.eligible);
-
       await this.offers.expireInRange(m, run.productId, chunk.range);
-      await this.runs.copySnapshots(m, run.productId, eligibleInRange);
+      // Evaluated once into a temporary table: the snapshot copy, the offers and the counts all read it.
+      const evaluation = await this.runs.evaluateRange(m, compiled.reasons, chunk.range);
+      await this.runs.copySnapshots(m, run.productId, evaluation);
       const offersCreated = await this.offers.createForEligible(
         m,
         { productId: run.productId, productVersion: run.productVersion, runId, ttlDays: product.offerTtlDays },
-        eligibleInRange,
+        evaluation.eligibleRecords,
       );
-      const counted = await this.runs.aggregate(m, compiled.reasons, inRange);
+      const counted = await this.runs.aggregate(m, evaluation);
+      await this.runs.dropEvaluation(m);
       const counts: ChunkCounts = { ...counted, offersCreated };
       await this.runs.completeChunk(m, runId, chunkNo, counts);
 

@@ -73,6 +73,20 @@ const SNAPSHOT_COLUMNS = [
   'current_dpd_as_of',
 ].join(', ');
 
+/** The connection-local table a chunk evaluates its range into (PrescreenRunsRepository.evaluateRange). */
+const EVALUATION_TABLE = 'prescreen_chunk_evaluation';
+
+/** A chunk's range evaluated once into EVALUATION_TABLE (alias `e`), read by the chunk's later statements. */
+export interface ChunkEvaluation {
+  /** `r0`, `r1`, …: one 0/1 column per reason, in `reasons` order. */
+  columns: string[];
+  reasons: string[];
+  /** True for an eligible row of `e` (every reason column 0). */
+  eligibleSql: string;
+  /** For SQL over `credit_records cr`: in the range and evaluated eligible at the row's current record_version. */
+  eligibleRecords: SqlFragment;
+}
+
 const SELECT_RUN = `
   SELECT r.id, r.product_id, p.code AS product_code, r.product_version, r.status, r.chunk_size, r.chunk_count,
          r.chunks_done, r.total_users, r.failure_reason, r.created_at, r.started_at, r.finished_at
@@ -148,45 +162,87 @@ export class PrescreenRunsRepository {
   }
 
   /**
-   * Copies the current credit record of every user matching `eligible` (over `credit_records cr`) who has no live
-   * offer for the product into credit_record_snapshots, unless that (user_id, record_version) is there already.
-   * The no-op ON DUPLICATE KEY clause covers a concurrent run of another product copying the same version, without
-   * IGNORE's habit of hiding other errors.
+   * Evaluates the range ONCE: every user's 0/1 column per reason (`compileCriteria(...).reasons`), and their
+   * record_version, into the connection's temporary table EVALUATION_TABLE (dropped first, so a retried or earlier
+   * failed chunk on the same pooled connection starts clean). The snapshot copy, the offers and the counts then
+   * read that table instead of re-running the rules and the exclusion probes over the range three times.
+   * InnoDB: a temporary table is not redo-logged, and unlike MEMORY has no size cap that the open-ended last chunk
+   * could exceed. Returns the fragments the other chunk steps use.
    */
-  async copySnapshots(m: EntityManager, productId: string, eligible: SqlFragment): Promise<void> {
+  async evaluateRange(m: EntityManager, reasons: Array<SqlFragment & { reason: string }>, range: UserIdRange): Promise<ChunkEvaluation> {
+    const inRange = userIdRangeSql('cr.user_id', range);
+    const columns = reasons.map((_, i) => `r${i}`);
+    await m.query(`DROP TEMPORARY TABLE IF EXISTS ${EVALUATION_TABLE}`);
+    await m.query(
+      `CREATE TEMPORARY TABLE ${EVALUATION_TABLE} (
+         user_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+         record_version INT UNSIGNED NOT NULL,${columns.map((c) => `\n         ${c} TINYINT UNSIGNED NOT NULL,`).join('')}
+         PRIMARY KEY (user_id)
+       ) ENGINE=InnoDB`,
+    );
+    await m.query(
+      `INSERT INTO ${EVALUATION_TABLE} (user_id, record_version${columns.map((c) => `, ${c}`).join('')})
+       SELECT cr.user_id, cr.record_version${reasons.map((r) => `, ${r.sql}`).join('')}
+         FROM credit_records cr WHERE ${inRange.sql}`,
+      [...reasons.flatMap((r) => r.params), ...inRange.params],
+    );
+    const eligible = columns.length ? `(${columns.map((c) => `e.${c}`).join(' + ')}) = 0` : '1 = 1';
+    return {
+      columns,
+      reasons: reasons.map((r) => r.reason),
+      eligibleSql: eligible,
+      // For SQL over `credit_records cr` (OffersRepository.createForEligible): the range, and evaluated eligible at
+      // that very record version (a record re-ingested since the evaluation is left for the next run).
+      eligibleRecords: {
+        sql: `${inRange.sql} AND EXISTS (SELECT 1 FROM ${EVALUATION_TABLE} e WHERE e.user_id = cr.user_id AND e.record_version = cr.record_version AND ${eligible})`,
+        params: inRange.params,
+      },
+    };
+  }
+
+  /**
+   * Copies the evaluated version of every eligible user's credit record who has no live offer for the product
+   * into credit_record_snapshots, unless that (user_id, record_version) is there already. Driven by the evaluation
+   * table (STRAIGHT_JOIN: primary-key lookups into credit_records, in user_id order). The no-op ON DUPLICATE KEY
+   * clause covers a concurrent run of another product copying the same version, without IGNORE's habit of hiding
+   * other errors.
+   */
+  async copySnapshots(m: EntityManager, productId: string, evaluation: ChunkEvaluation): Promise<void> {
     await m.query(
       `INSERT INTO credit_record_snapshots (${SNAPSHOT_COLUMNS})
        SELECT ${SNAPSHOT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
-         FROM credit_records cr
-        WHERE ${eligible.sql}
-          AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = cr.user_id AND o.live_key = 1)
-          AND NOT EXISTS (SELECT 1 FROM credit_record_snapshots s WHERE s.user_id = cr.user_id AND s.record_version = cr.record_version)
-        ORDER BY cr.user_id
+         FROM ${EVALUATION_TABLE} e
+         STRAIGHT_JOIN credit_records cr ON cr.user_id = e.user_id AND cr.record_version = e.record_version
+        WHERE ${evaluation.eligibleSql}
+          AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = e.user_id AND o.live_key = 1)
+          AND NOT EXISTS (SELECT 1 FROM credit_record_snapshots s WHERE s.user_id = e.user_id AND s.record_version = e.record_version)
+        ORDER BY e.user_id
        ON DUPLICATE KEY UPDATE credit_record_snapshots.record_version = credit_record_snapshots.record_version`,
-      [...eligible.params, productId],
+      [productId],
     );
   }
 
   /**
-   * One aggregate SELECT over the range: users evaluated, eligible, and users per reason (each user once under
-   * each of its reasons). `reasons` are the compiled 0/1 fragments, one per distinct code; a user is eligible when
-   * all of them are 0.
+   * The chunk's counts from the evaluation table: users evaluated, eligible, and users per reason (each user once
+   * under each of its reasons); a user is eligible when all its reason columns are 0.
    */
-  async aggregate(m: EntityManager, reasons: Array<SqlFragment & { reason: string }>, range: SqlFragment): Promise<Omit<ChunkCounts, 'offersCreated'>> {
-    const inner = reasons.map((r, i) => `${r.sql} AS r${i}`).join(',\n  ');
-    const sums = reasons.map((_, i) => `COALESCE(SUM(t.r${i}), 0) AS r${i}`).join(', ');
-    const eligible = reasons.length ? `COALESCE(SUM((${reasons.map((_, i) => `t.r${i}`).join(' + ')}) = 0), 0)` : 'COUNT(*)';
+  async aggregate(m: EntityManager, evaluation: ChunkEvaluation): Promise<Omit<ChunkCounts, 'offersCreated'>> {
+    const sums = evaluation.columns.map((c) => `COALESCE(SUM(e.${c}), 0) AS ${c}`).join(', ');
     const [row]: Record<string, string | number>[] = await m.query(
-      `SELECT COUNT(*) AS evaluated, ${eligible} AS eligible${sums ? `, ${sums}` : ''}
-         FROM (SELECT ${inner || '1 AS one'} FROM credit_records cr WHERE ${range.sql}) t`,
-      [...reasons.flatMap((r) => r.params), ...range.params],
+      `SELECT COUNT(*) AS evaluated, COALESCE(SUM(${evaluation.eligibleSql}), 0) AS eligible${sums ? `, ${sums}` : ''}
+         FROM ${EVALUATION_TABLE} e`,
     );
     const byReason = new Map<string, number>();
-    reasons.forEach((r, i) => {
-      const n = Number(row[`r${i}`]);
-      if (n > 0) byReason.set(r.reason, n);
+    evaluation.columns.forEach((c, i) => {
+      const n = Number(row[c]);
+      if (n > 0) byReason.set(evaluation.reasons[i], n);
     });
     return { evaluated: Number(row.evaluated), eligible: Number(row.eligible), reasons: byReason };
+  }
+
+  /** Drops the evaluation table (a temporary table: never an implicit commit). */
+  async dropEvaluation(m: EntityManager): Promise<void> {
+    await m.query(`DROP TEMPORARY TABLE IF EXISTS ${EVALUATION_TABLE}`);
   }
 
   /** Writes the chunk's counts and reasons and marks it DONE (the caller holds the chunk's lock). */
