@@ -23,6 +23,8 @@ export const appConfigSchema = z
     port: z.coerce.number().int().min(1).max(65535),
     publicBaseUrl: url(['http:', 'https:']),
     databaseUrl: url(['mysql:']),
+    /** MySQL connections per process: requests beyond it queue for a connection, which is where latency hides. */
+    databasePoolSize: z.coerce.number().int().min(1).max(500),
     redisUrl: url(['redis:', 'rediss:']),
     /** Prefix of every Redis key of this deployment (BullMQ, rate limits, replay caches); braces make it a Redis Cluster hash tag. */
     redisPrefix: z.string().min(1).max(64),
@@ -132,6 +134,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PORT: 'port',
   PUBLIC_BASE_URL: 'publicBaseUrl',
   DATABASE_URL: 'databaseUrl',
+  DATABASE_POOL_SIZE: 'databasePoolSize',
   REDIS_URL: 'redisUrl',
   REDIS_PREFIX: 'redisPrefix',
   LOG_LEVEL: 'logLevel',

@@ -18,7 +18,10 @@ const utcMysql2 = {
   },
 };
 
-export function dataSourceOptions(config: Pick<AppConfig, 'databaseUrl'>, overrides: { poolSize?: number } = {}): DataSourceOptions {
+export function dataSourceOptions(
+  config: Pick<AppConfig, 'databaseUrl'> & Partial<Pick<AppConfig, 'databasePoolSize'>>,
+  overrides: { poolSize?: number } = {},
+): DataSourceOptions {
   return {
     type: 'mysql',
     driver: utcMysql2,
@@ -28,7 +31,7 @@ export function dataSourceOptions(config: Pick<AppConfig, 'databaseUrl'>, overri
     // BIGINT and DECIMAL come back as strings: ids and money never pass through a float.
     supportBigNumbers: true,
     bigNumberStrings: true,
-    poolSize: overrides.poolSize ?? 10,
+    poolSize: overrides.poolSize ?? config.databasePoolSize ?? 10,
     synchronize: false,
     migrationsRun: false,
     migrationsTableName: 'schema_migrations',

@@ -89,7 +89,7 @@ export function syntheticCreditRecord(options: Omit<SyntheticOptions, 'users'>, 
     asOf,
     identity: {
       name: `${r.pick(SURNAMES)}${r.pick(GIVEN)}${r.next() < 0.6 ? r.pick(GIVEN) : ''}`,
-      nationalId: nationalId(r, asOf),
+      nationalId: nationalId(seedNumber(options.seed), index, asOf),
       phone: `+86${r.pick(MOBILE_PREFIXES)}${String(r.int(0, 99_999_999)).padStart(8, '0')}`,
       kycLevel: kycRoll < 0.6 ? 3 : kycRoll < 0.9 ? 2 : 1,
     },
@@ -119,10 +119,24 @@ const REGIONS = ['110101', '310104', '440106', '440305', '330106', '320102', '51
 const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK = '10X98765432';
 
-/** A GB 11643 style id: region, birth date (18–70 years before asOf), sequence, ISO 7064 check character. */
-function nationalId(r: Random, asOf: string): string {
-  const birth = addDays(addMonths(asOf, -12 * r.int(18, 70)), -r.int(0, 364)).replace(/-/g, '');
-  const body = `${r.pick(REGIONS)}${birth}${String(r.int(0, 999)).padStart(3, '0')}`;
+const BIRTH_DAYS = 52 * 365; // birth dates 18 to 70 years before asOf
+const ID_SPACE = BigInt(REGIONS.length * BIRTH_DAYS * 1000);
+const ID_SCRAMBLE = 2_654_435_761n; // prime, coprime with ID_SPACE: index -> slot is a bijection
+
+/**
+ * A GB 11643 style id: region, birth date (18–70 years before asOf), sequence, ISO 7064 check character.
+ * A national id belongs to one person, so within one seed no two users share one: the user's index is mapped
+ * one-to-one onto (region, birth date, sequence) by a scrambling bijection (the seed shifts it), which keeps the
+ * spread random-looking. Unique for the first 189.8 million users of a seed.
+ */
+function nationalId(seed: number, index: number, asOf: string): string {
+  let slot = Number((BigInt(index) * ID_SCRAMBLE + BigInt(seed >>> 0)) % ID_SPACE);
+  const sequence = slot % 1000;
+  slot = Math.floor(slot / 1000);
+  const day = slot % BIRTH_DAYS;
+  const region = REGIONS[Math.floor(slot / BIRTH_DAYS)];
+  const birth = addDays(addMonths(asOf, -12 * 18), -day).replace(/-/g, '');
+  const body = `${region}${birth}${String(sequence).padStart(3, '0')}`;
   const sum = [...body].reduce((s, d, i) => s + Number(d) * ID_WEIGHTS[i], 0);
   return body + ID_CHECK[sum % 11];
 }
