@@ -10,7 +10,7 @@ import { ReferralSlaProcessor } from '../../src/modules/sla/referral-sla.process
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
-import { apply, COHORT_RULE, ingest, prescreen, userIds } from '../support/referral-flow';
+import { apply, createProduct, ingest, prescreen, userIds } from '../support/referral-flow';
 
 /**
  * Decision SLAs: a delayed check per referral at its product's SLA flags it late (metric, audit, operator listing);
@@ -21,26 +21,8 @@ jest.setTimeout(120_000);
 const HOUR_MS = 4_000; // end-to-end product: 1 h SLA + 1 h grace = 8 s
 const OVERRIDES = { REFERRAL_SLA_HOUR_MS: String(HOUR_MS), REFERRAL_SLA_GRACE_HOURS: '1' };
 
-async function createProduct(api: NestFastifyApplication, partnerCode: string, decisionSlaHours: number): Promise<string> {
-  const code = uniqueCode('SLA');
-  const res = await inject(api, {
-    method: 'POST',
-    url: '/v1/admin/card-products',
-    headers: adminHeaders(),
-    payload: {
-      code,
-      partnerCode,
-      name: `Card ${code}`,
-      criteria: [{ field: 'score', op: '>=', value: 600, reason: 'SCORE_TOO_LOW' }, COHORT_RULE],
-      sharedFields: ['creditRecord.score'],
-      consentText: 'I agree that my credit score is shared with the bank to decide on my card application.',
-      purpose: 'credit card application decision',
-      decisionSlaHours,
-    },
-  });
-  if (res.statusCode !== 201) throw new Error(`product: ${res.statusCode} ${res.body}`);
-  return code;
-}
+const createSlaProduct = (api: NestFastifyApplication, partnerCode: string, decisionSlaHours: number) =>
+  createProduct(api, partnerCode, ['creditRecord.score'], { decisionSlaHours });
 
 describe('decision SLA and expiry', () => {
   let api: NestFastifyApplication;
@@ -79,8 +61,8 @@ describe('decision SLA and expiry', () => {
     processor = api.get(ReferralSlaProcessor);
     await bank.register(api);
     await otherBank.register(api);
-    shortProduct = await createProduct(api, bank.code, 1);
-    longProduct = await createProduct(api, bank.code, 72);
+    shortProduct = await createSlaProduct(api, bank.code, 1);
+    longProduct = await createSlaProduct(api, bank.code, 72);
     await ingest(api, users);
     await prescreen(api, shortProduct);
     await prescreen(api, longProduct);

@@ -47,7 +47,13 @@ export async function registerPartner(api: NestFastifyApplication, code: string,
   if (res.statusCode !== 201) throw new Error(`partner registration: ${res.statusCode} ${res.body}`);
 }
 
-export async function createProduct(api: NestFastifyApplication, partnerCode: string, sharedFields: string[]): Promise<string> {
+/** A card product for this spec's cohort; `extra` overrides or adds body members (e.g. decisionSlaHours). */
+export async function createProduct(
+  api: NestFastifyApplication,
+  partnerCode: string,
+  sharedFields: string[],
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const code = uniqueCode('CARD');
   const res = await inject(api, {
     method: 'POST',
@@ -61,6 +67,7 @@ export async function createProduct(api: NestFastifyApplication, partnerCode: st
       sharedFields,
       consentText: `I agree that ${sharedFields.join(', ')} are shared with the bank to decide on my card application.`,
       purpose: 'credit card application decision',
+      ...extra,
     },
   });
   if (res.statusCode !== 201) throw new Error(`product: ${res.statusCode} ${res.body}`);
