@@ -80,9 +80,11 @@ describe('audit chain', () => {
       // Both workers' chain pumps compete for the head; exactly one chains at a time.
       await eventually(async () => (await repository.inboxSize()) === 0 && (await repository.head()).seq >= before.seq + 2 * perWorker);
       const head = await repository.head();
-      expect(head.seq).toBe(before.seq + 2 * perWorker);
+      // The suite shares this database: the workers may also chain entries of jobs other specs left behind, so
+      // the chain grows by at least this test's entries, and stays gapless.
+      expect(head.seq).toBeGreaterThanOrEqual(before.seq + 2 * perWorker);
       const rows: { seq: string }[] = await db.query('SELECT seq FROM audit_events WHERE seq > ? ORDER BY seq', [before.seq]);
-      expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 2 * perWorker }, (_, i) => before.seq + 1 + i));
+      expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: head.seq - before.seq }, (_, i) => before.seq + 1 + i));
       const perActor: { actor_id: string; n: string }[] = await db.query(
         `SELECT actor_id, COUNT(DISTINCT resource_id) AS n FROM audit_events WHERE actor_id IN ('w0','w1') GROUP BY actor_id ORDER BY actor_id`,
       );
@@ -90,7 +92,9 @@ describe('audit chain', () => {
         ['w0', perWorker],
         ['w1', perWorker],
       ]);
-      expect(await verifier.verify()).toEqual({ ok: true, checkedThrough: head.seq });
+      const verified = await verifier.verify();
+      expect(verified).toMatchObject({ ok: true });
+      expect(verified.checkedThrough).toBeGreaterThanOrEqual(head.seq);
     } finally {
       for (const w of workers) await w.close();
     }
@@ -204,7 +208,9 @@ describe('audit chain', () => {
       const { payload, protectedHeader } = await jwtVerify(row.token, createLocalJWKSet(jwks), { typ: 'checkpoint+jwt' });
       expect(protectedHeader.kid).toBe(row.kid);
       expect(payload).toMatchObject({ seq: head.seq, hash: head.hash, iss: 'http://gateway.test' });
-      expect(await verifier.verify()).toEqual({ ok: true, checkedThrough: head.seq });
+      const verified = await verifier.verify();
+      expect(verified).toMatchObject({ ok: true });
+      expect(verified.checkedThrough).toBeGreaterThanOrEqual(head.seq);
     });
 
     it('catches a chain rewritten with recomputed hashes, and a forged checkpoint signature', async () => {
