@@ -16,3 +16,13 @@ export const Actor = createParamDecorator((_: unknown, ctx: ExecutionContext): R
   if (!request.principal) throw new AuthenticationRequiredError(request.authFailure);
   return { principal: request.principal, requestId: request.id, clientIp: request.ip };
 });
+
+/** The audit columns that say who acted through which request, for a partner caller (actor and partner are its code). */
+export const partnerAuditFields = (actor: RequestActor) =>
+  ({
+    actorType: 'partner',
+    actorId: actor.principal.id,
+    partnerCode: actor.principal.id,
+    requestId: actor.requestId,
+    clientIp: actor.clientIp,
+  }) as const;

@@ -4,7 +4,7 @@ import { keyOf, toPublicId } from '../../common/public-id';
 import { AppConfigService } from '../../infra/config/app-config';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { AuditWriter } from '../audit/audit.writer';
-import { RequestActor } from '../auth/actor.decorator';
+import { partnerAuditFields, RequestActor } from '../auth/actor.decorator';
 import { DEFAULT_MAX_EVENTS, MAX_EVENTS, PollEventsDto, PollEventsResponse } from './dto/poll-events.dto';
 import { PartnerEventsRepository } from './partner-events.repository';
 
@@ -60,13 +60,9 @@ export class EventPollService {
       for (const { id, error } of setErrs) errored += await this.events.recordSetError(m, partnerId, id, error);
       await this.audit.append(
         {
-          actorType: 'partner',
-          actorId: actor.principal.id,
+          ...partnerAuditFields(actor),
           action: 'partner_events.answered',
           resourceType: 'partner_event',
-          partnerCode: actor.principal.id,
-          requestId: actor.requestId,
-          clientIp: actor.clientIp,
           outcome: 'SUCCESS',
           details: {
             acknowledged,

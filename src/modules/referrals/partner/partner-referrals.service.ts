@@ -4,7 +4,7 @@ import { decodeCursor, Page, toPage } from '../../../common/pagination';
 import { keyOf, toPublicId } from '../../../common/public-id';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
 import { AuditWriter } from '../../audit/audit.writer';
-import { RequestActor } from '../../auth/actor.decorator';
+import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
 import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
@@ -83,15 +83,11 @@ export class PartnerReferralsService {
       });
       await this.audit.append(
         {
-          actorType: 'partner',
-          actorId: actor.principal.id,
+          ...partnerAuditFields(actor),
           action: 'referral.file.disclosed',
           resourceType: 'referral',
           resourceId: toPublicId('ref', r.id),
           subjectUserHash: this.audit.subjectHash(r.user_id),
-          partnerCode: actor.principal.id,
-          requestId: actor.requestId,
-          clientIp: actor.clientIp,
           outcome: 'SUCCESS',
           httpStatus: 200,
           details: { fileSha256: r.file_sha256, sharedFields: fields, consentId: toPublicId('cns', r.consent_id), statusBefore: r.status },
@@ -114,15 +110,11 @@ export class PartnerReferralsService {
         if (!moved.moved) throw new ConflictError('referral-state-changed', 'The referral changed state; read it again');
         await this.audit.append(
           {
-            actorType: 'partner',
-            actorId: actor.principal.id,
+            ...partnerAuditFields(actor),
             action: 'referral.acknowledged',
             resourceType: 'referral',
             resourceId: toPublicId('ref', r.id),
             subjectUserHash: this.audit.subjectHash(r.user_id),
-            partnerCode: actor.principal.id,
-            requestId: actor.requestId,
-            clientIp: actor.clientIp,
             outcome: 'SUCCESS',
             httpStatus: 200,
           },
@@ -143,14 +135,10 @@ export class PartnerReferralsService {
   private async notFound(actor: RequestActor, key: string): Promise<NotFoundError> {
     if (await this.repository.ownedByAnother(partnerIdOf(actor), key)) {
       await this.audit.append({
-        actorType: 'partner',
-        actorId: actor.principal.id,
+        ...partnerAuditFields(actor),
         action: 'referral.access.denied',
         resourceType: 'referral',
         resourceId: toPublicId('ref', key),
-        partnerCode: actor.principal.id,
-        requestId: actor.requestId,
-        clientIp: actor.clientIp,
         outcome: 'DENIED',
         httpStatus: 404,
       });
