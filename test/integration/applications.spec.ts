@@ -291,6 +291,82 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     expect(await db.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ?', [product.id])).toEqual([{ n: '2' }]);
   });
 
+  it('keeps to a cap of 3 with 10 concurrent applicants, and audits each refusal', async () => {
+    const partner = await newPartner();
+    const product = await newProduct(partner.code, { dailyReferralCap: 3 });
+    const users = await Promise.all(Array.from({ length: 10 }, () => newUser()));
+    const offers = await Promise.all(users.map((u) => newOffer(u, product)));
+    const requestIds = users.map(() => `cap-${randomUUID()}`);
+
+    const results = await Promise.all(users.map((u, i) => apply(u, offers[i], consentOf(), { 'x-request-id': requestIds[i] })));
+    const statuses = results.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(7);
+    for (const r of results.filter((x) => x.statusCode === 409)) expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
+    expect(await db.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ?', [product.id])).toEqual([{ n: '3' }]);
+    // The refused ones left nothing behind: their offers are still live, and each refusal is on record.
+    expect(await db.query(`SELECT COUNT(*) AS n FROM offers WHERE product_id = ? AND status = 'LIVE'`, [product.id])).toEqual([{ n: '7' }]);
+    const refused = results.flatMap((r, i) => (r.statusCode === 409 ? [requestIds[i]] : []));
+    for (const requestId of refused) {
+      const entries = await auditOf(requestId);
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ action: 'application.refused', outcome: 'DENIED', http_status: 409 });
+      expect(String(entries[0].details)).toContain('daily-referral-cap-reached');
+    }
+  });
+
+  it('counts applications that were in flight when a cap was set: an uncapped product is not locked out, but not overrun', async () => {
+    const partner = await newPartner();
+    const product = await newProduct(partner.code);
+    const users = await Promise.all([0, 1, 2, 3].map(() => newUser()));
+    const offers = await Promise.all(users.map((u) => newOffer(u, product)));
+    expect((await apply(users[0], offers[0])).statusCode).toBe(201);
+
+    // A product change in progress, as PATCH makes it: the product row locked, a new current version with cap 2.
+    const change = db.createQueryRunner();
+    await change.connect();
+    try {
+      await change.startTransaction('READ COMMITTED');
+      await change.query('SELECT id FROM card_products WHERE id = ? FOR UPDATE', [product.id]);
+      const columns = (
+        await change.query(
+          `SELECT column_name AS c FROM information_schema.columns
+            WHERE table_schema = DATABASE() AND table_name = 'card_product_versions' AND column_name NOT IN ('version', 'daily_referral_cap', 'created_at')`,
+        )
+      ).map((r: { c: string }) => r.c);
+      await change.query(
+        `INSERT INTO card_product_versions (${columns.join(', ')}, version, daily_referral_cap)
+         SELECT ${columns.join(', ')}, version + 1, 2 FROM card_product_versions WHERE product_id = ? AND version = ?`,
+        [product.id, product.version],
+      );
+      await change.query('UPDATE card_products SET current_version = ? WHERE id = ?', [product.version + 1, product.id]);
+
+      // Three applications read the product as uncapped (the change is not committed) and reach its lock.
+      // (then() sends them now: light-my-request dispatches an injected request only once it is awaited.)
+      const pending = [1, 2, 3].map((i) => apply(users[i], offers[i]).then((r) => r));
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const [row] = await db.query(
+          `SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND command = 'Query' AND info LIKE ?`,
+          [`%WHERE p.id = '${product.id}' LOCK IN SHARE MODE%`],
+        );
+        if (Number(row.n) === 3) break;
+        if (Date.now() > deadline) throw new Error(`only ${row.n} applications waiting for the product lock`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await change.commitTransaction();
+
+      // Once the cap is committed they see it and count one after another: 1 earlier + 1 more = the cap of 2.
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
+      for (const r of results.filter((x) => x.statusCode === 409)) expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
+      expect(await db.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ?', [product.id])).toEqual([{ n: '2' }]);
+    } finally {
+      if (change.isTransactionActive) await change.rollbackTransaction();
+      await change.release();
+    }
+  });
+
   it('refuses, with a reason code and an audit entry, an identity already applying from another account', async () => {
     const partner = await newPartner();
     const product = await newProduct(partner.code);

@@ -40,17 +40,41 @@ export interface NewApplication {
   userId: string;
   terms: OfferTerms;
   userRef: string;
+  /** The decision SLA in ms (ReferralSla.slaMs): expires_at = created_at + this. */
+  slaMs: number;
 }
 
-const SELECT_TERMS = `
+/** What an application is checked against (ApplicationsRepository.applicationFacts). */
+export interface ApplicationFacts {
+  terms: OfferTerms;
+  /** The product's current version, read without a lock. */
+  product: { cap: number | null; status: string };
+  recentApplications: number;
+  otherAccountsWithIdentity: number;
+  relationshipKinds: string[];
+}
+
+/** The product's current cap and status under a lock, and the new referral's stored times. */
+export interface ProductCapState {
+  cap: number | null;
+  status: string;
+  /** The product's other referrals of today (UTC); only counted when locked as capped. */
+  referralsToday: number | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+const SELECT_TERMS_COLUMNS = `
   SELECT o.id AS offer_id, o.user_id, o.status, o.expires_at <= NOW(3) AS expired, o.product_id, p.code AS product_code,
          o.product_version, o.record_version, o.run_id, pa.id AS partner_id, pa.code AS partner_code, pa.name AS partner_name,
          pa.status AS partner_status, v.consent_text, v.text_version, v.text_sha256, v.shared_fields, v.purpose,
-         v.retention_days, v.decision_sla_hours
+         v.retention_days, v.decision_sla_hours`;
+const FROM_TERMS = `
     FROM offers o
     JOIN card_products p ON p.id = o.product_id
     JOIN card_product_versions v ON v.product_id = o.product_id AND v.version = o.product_version
     JOIN partners pa ON pa.id = p.partner_id`;
+const SELECT_TERMS = `${SELECT_TERMS_COLUMNS} ${FROM_TERMS}`;
 
 const toTerms = (r: Record<string, any>): OfferTerms => ({
   offerId: String(r.offer_id),
@@ -142,62 +166,89 @@ export class ApplicationsRepository {
   }
 
   /**
-   * Locks the user's offer row, then reads its terms. Only the offer row is locked: locking the joined partner or
-   * product rows would serialise every application to that partner.
+   * Locks the user's credit record (serialising one user's applications, so what applicationFacts counts is final
+   * until commit) and returns its identity hash. Undefined when the user has no credit record.
    */
-  async lockOfferTerms(m: EntityManager, userId: string, offerId: string): Promise<OfferTerms | undefined> {
-    const locked = await m.query('SELECT id FROM offers WHERE id = ? AND user_id = ? FOR UPDATE', [offerId, userId]);
-    if (!locked.length) return undefined;
-    const rows = await m.query(`${SELECT_TERMS} WHERE o.id = ?`, [offerId]);
-    return toTerms(rows[0]);
-  }
-
-  /** Locks the user's credit record (serialising one user's applications) and returns its identity hash. */
-  async lockApplicantIdentity(m: EntityManager, userId: string): Promise<Buffer | undefined> {
+  async lockApplicantIdentity(m: EntityManager, userId: string): Promise<{ identity: Buffer } | undefined> {
     const rows = await m.query('SELECT national_id_hash FROM credit_records WHERE user_id = ? FOR UPDATE', [userId]);
-    return rows[0]?.national_id_hash;
-  }
-
-  async countApplicationsSince(m: EntityManager, userId: string, hours: number): Promise<number> {
-    const [row] = await m.query('SELECT COUNT(*) AS n FROM referrals WHERE user_id = ? AND created_at > NOW(3) - INTERVAL ? HOUR', [
-      userId,
-      hours,
-    ]);
-    return Number(row.n);
-  }
-
-  /** Other platform accounts with the same identity (keyed national id hash) that have applied at least once. */
-  async countOtherApplicantsWithIdentity(m: EntityManager, nationalIdHash: Buffer, userId: string): Promise<number> {
-    const [row] = await m.query(
-      `SELECT COUNT(*) AS n FROM credit_records c
-        WHERE c.national_id_hash = ? AND c.user_id <> ? AND EXISTS (SELECT 1 FROM referrals r WHERE r.user_id = c.user_id)`,
-      [nationalIdHash, userId],
-    );
-    return Number(row.n);
+    return rows.length ? { identity: rows[0].national_id_hash } : undefined;
   }
 
   /**
-   * The product's current daily cap, with the product row locked until commit: concurrent applications for one
-   * capped product count and insert one after another, so together they cannot exceed the cap.
+   * Everything an application is checked against, in one round trip (each statement is ~0.1 ms of api CPU): the
+   * offer's terms, the product's current version (cap and status, read without a lock: see lockProductForCap), the
+   * applicant's recent applications, the other accounts with the same identity that applied, and the user's
+   * relationships with the offer's partner. Run after lockApplicantIdentity, so the counts are those of committed
+   * applications of this user, none in flight. Non-locking subqueries only: no lock on other users' rows.
    */
-  async lockProductCap(m: EntityManager, productId: string): Promise<{ cap: number | null; status: string }> {
-    const [product] = await m.query('SELECT current_version FROM card_products WHERE id = ? FOR UPDATE', [productId]);
-    const [v] = await m.query('SELECT daily_referral_cap, status FROM card_product_versions WHERE product_id = ? AND version = ?', [
-      productId,
-      product.current_version,
-    ]);
-    return { cap: v.daily_referral_cap === null ? null : Number(v.daily_referral_cap), status: v.status };
+  async applicationFacts(
+    m: EntityManager,
+    q: { userId: string; offerId: string; identity: Buffer | null; velocityWindowHours: number },
+  ): Promise<ApplicationFacts | undefined> {
+    const rows = await m.query(
+      `${SELECT_TERMS_COLUMNS},
+              cv.daily_referral_cap AS current_cap, cv.status AS current_status,
+              (SELECT COUNT(*) FROM referrals r WHERE r.user_id = ? AND r.created_at > NOW(3) - INTERVAL ? HOUR) AS recent_applications,
+              (SELECT COUNT(*) FROM credit_records c
+                WHERE c.national_id_hash = ? AND c.user_id <> ? AND EXISTS (SELECT 1 FROM referrals r WHERE r.user_id = c.user_id)) AS other_accounts,
+              (SELECT GROUP_CONCAT(pr.kind) FROM partner_relationships pr WHERE pr.user_id = ? AND pr.partner_id = pa.id) AS kinds
+         ${FROM_TERMS}
+         JOIN card_product_versions cv ON cv.product_id = p.id AND cv.version = p.current_version
+        WHERE o.id = ? AND o.user_id = ?`,
+      [q.userId, q.velocityWindowHours, q.identity, q.userId, q.userId, q.offerId, q.userId],
+    );
+    if (!rows.length) return undefined;
+    const r = rows[0];
+    return {
+      terms: toTerms(r),
+      product: { cap: r.current_cap === null ? null : Number(r.current_cap), status: r.current_status },
+      recentApplications: Number(r.recent_applications),
+      otherAccountsWithIdentity: Number(r.other_accounts),
+      relationshipKinds: r.kinds ? String(r.kinds).split(',') : [],
+    };
   }
 
-  /** Referrals of the product created today (UTC: every session runs in UTC). */
-  async countReferralsToday(m: EntityManager, productId: string): Promise<number> {
-    const [row] = await m.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ? AND created_at >= UTC_DATE()', [productId]);
-    return Number(row.n);
-  }
-
-  async relationshipKinds(m: EntityManager, userId: string, partnerId: string): Promise<string[]> {
-    const rows = await m.query('SELECT kind FROM partner_relationships WHERE user_id = ? AND partner_id = ?', [userId, partnerId]);
-    return rows.map((r: { kind: string }) => r.kind);
+  /**
+   * The product's current cap and status, read under a lock on the card_products row, with the new referral's
+   * stored times (for the answer). `capped` = the caller saw a cap without a lock:
+   * - capped: the row is locked FOR UPDATE, so the capped applications of the product count and commit one after
+   *   another (`today` = the product's other referrals of today, UTC: every session runs in UTC). Taken as the last
+   *   statement before COMMIT, so the product is serialised only for the commit itself.
+   * - uncapped: a shared lock, which uncapped applications hold side by side (no serialisation), but which a product
+   *   change (CardProductsRepository.lockByCode, FOR UPDATE) waits for, and which waits for it: a version committed
+   *   before this read is seen here, and none can commit until this application has. So an application is either
+   *   seen by the cap count of every capped application after it, or sees the cap itself (the caller then runs again
+   *   as capped rather than upgrading the shared lock, which two transactions doing at once would deadlock).
+   */
+  async lockProductForCap(m: EntityManager, productId: string, referralId: string, capped: boolean): Promise<ProductCapState> {
+    let rows: Record<string, any>[];
+    if (capped) {
+      const [product] = await m.query('SELECT current_version FROM card_products WHERE id = ? FOR UPDATE', [productId]);
+      rows = await m.query(
+        `SELECT v.daily_referral_cap, v.status, r.created_at, r.expires_at,
+                (SELECT COUNT(*) FROM referrals x WHERE x.product_id = v.product_id AND x.created_at >= UTC_DATE() AND x.id <> r.id) AS today
+           FROM card_product_versions v JOIN referrals r ON r.id = ?
+          WHERE v.product_id = ? AND v.version = ?`,
+        [referralId, productId, product.current_version],
+      );
+    } else {
+      rows = await m.query(
+        `SELECT v.daily_referral_cap, v.status, r.created_at, r.expires_at, NULL AS today
+           FROM card_products p
+           JOIN card_product_versions v ON v.product_id = p.id AND v.version = p.current_version
+           JOIN referrals r ON r.id = ?
+          WHERE p.id = ? LOCK IN SHARE MODE`,
+        [referralId, productId],
+      );
+    }
+    const r = rows[0];
+    return {
+      cap: r.daily_referral_cap === null ? null : Number(r.daily_referral_cap),
+      status: r.status,
+      referralsToday: r.today === null ? null : Number(r.today),
+      createdAt: new Date(r.created_at),
+      expiresAt: new Date(r.expires_at),
+    };
   }
 
   async insertConsent(m: EntityManager, userId: string, t: OfferTerms): Promise<string> {
@@ -209,13 +260,16 @@ export class ApplicationsRepository {
     return String(result.insertId);
   }
 
-  /** The referral in PACKAGING, its decision deadline the pinned version's SLA from now, and its first timeline row. */
+  /**
+   * The referral in PACKAGING, its decision deadline `slaMs` after its created_at (NOW(3) is one value for the whole
+   * statement, the created_at default included), and its first timeline row.
+   */
   async insertReferral(m: EntityManager, a: NewApplication, consentId: string, actorId: string): Promise<string> {
     const t = a.terms;
     const result = await m.query(
       `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? HOUR)`,
-      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, t.decisionSlaHours],
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? MICROSECOND)`,
+      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, a.slaMs * 1000],
     );
     const referralId = String(result.insertId);
     await m.query(

@@ -29,10 +29,23 @@ export class ReferralSla {
     return this.config.values.referrals.slaGraceHours * this.hourMs;
   }
 
+  /** A decision SLA of `decisionSlaHours` in ms: what expires_at - created_at must be, and the check's delay. */
+  slaMs(decisionSlaHours: number): number {
+    return decisionSlaHours * this.hourMs;
+  }
+
   /** In the referral's creating transaction: fixes its deadline and writes the delayed check. */
   async schedule(m: EntityManager, referralId: string, decisionSlaHours: number, correlationId: string): Promise<void> {
-    const slaMs = decisionSlaHours * this.hourMs;
+    const slaMs = this.slaMs(decisionSlaHours);
     await this.repo.setDeadline(m, referralId, slaMs);
+    await this.scheduleCheck(m, referralId, slaMs, correlationId);
+  }
+
+  /**
+   * `schedule` for a referral inserted with expires_at = created_at + `slaMs` already (one UPDATE fewer on the apply
+   * path): writes only the delayed check, in the creating transaction.
+   */
+  async scheduleCheck(m: EntityManager, referralId: string, slaMs: number, correlationId: string): Promise<void> {
     await this.outbox.enqueue(m, 'sla', 'referral.sla-check', { referralId, correlationId }, { delayMs: slaMs });
   }
 
