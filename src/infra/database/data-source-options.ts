@@ -6,13 +6,20 @@ import { MIGRATIONS } from './migrations';
 /**
  * mysql2 wrapped so that every pooled connection runs in UTC before its first query:
  * the driver's own `timezone` only converts values, the session time zone decides NOW() and TIMESTAMP columns.
+ *
+ * Two per-query costs of TypeORM's `connection.promise().query()` are removed (together ≈ 12 % of the api's CPU in
+ * profiles of the apply path): `.promise()` builds a new wrapper (and re-enters `require`) on every query, so each
+ * connection keeps one; and `trace` captures a stack trace per query for error messages, which TypeORM's
+ * QueryFailedError (query text and driver error) makes redundant.
  */
 const utcMysql2 = {
   ...mysql2,
   createPool(options: mysql2.PoolOptions) {
-    const pool = mysql2.createPool(options);
+    const pool = mysql2.createPool({ ...options, trace: false });
     pool.on('connection', (connection) => {
       connection.query("SET time_zone = '+00:00'");
+      const promised = connection.promise();
+      connection.promise = () => promised;
     });
     return pool;
   },
