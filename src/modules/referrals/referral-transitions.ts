@@ -51,4 +51,45 @@ export class ReferralTransitions {
     );
     return { moved: true, from: current.status };
   }
+
+  /**
+   * Set-based `move` for many referrals at once (batched packaging and fetches): one locking read, one UPDATE and one
+   * multi-row timeline INSERT, however many rows. Rows not in an allowed status are left alone and not returned.
+   * `set` gives per-referral column values; every move must name the same columns (they become CASE expressions).
+   */
+  async moveMany(
+    m: EntityManager,
+    to: ReferralStatus,
+    actor: TransitionActor,
+    moves: ReadonlyArray<{ referralId: string; set?: Record<string, unknown> }>,
+    opts: { note?: string } = {},
+  ): Promise<Array<{ referralId: string; from: ReferralStatus }>> {
+    const allowed = ALLOWED_FROM[to];
+    if (allowed.length === 0 || moves.length === 0) return [];
+    const ids = moves.map((mv) => mv.referralId);
+    const current: Array<{ id: string; status: ReferralStatus }> = await m.query('SELECT id, status FROM referrals WHERE id IN (?) FOR UPDATE', [ids]);
+    const fromOf = new Map(current.filter((c) => allowed.includes(c.status)).map((c) => [String(c.id), c.status]));
+    const movable = moves.filter((mv) => fromOf.has(mv.referralId));
+    if (movable.length === 0) return [];
+    const columns = Object.keys(movable[0].set ?? {});
+    for (const mv of movable) {
+      const names = Object.keys(mv.set ?? {});
+      if (names.length !== columns.length || names.some((c, i) => c !== columns[i])) throw new Error('moveMany: every move must set the same columns');
+    }
+    const stamp = STAMP[to];
+    const params: unknown[] = [to];
+    const assignments = ['status = ?', ...(stamp ? [`${stamp} = COALESCE(${stamp}, NOW(3))`] : [])];
+    for (const column of columns) {
+      assignments.push(`${column} = CASE id ${movable.map(() => 'WHEN ? THEN ?').join(' ')} END`);
+      for (const mv of movable) params.push(mv.referralId, mv.set![column]);
+    }
+    const movableIds = movable.map((mv) => mv.referralId);
+    // The rows are locked above, so the status filter only repeats what was checked: every movable row changes.
+    const result = await m.query(`UPDATE referrals SET ${assignments.join(', ')} WHERE id IN (?) AND status IN (?)`, [...params, movableIds, allowed]);
+    if (result.affectedRows !== movable.length) throw new Error(`moveMany: ${result.affectedRows} of ${movable.length} locked referrals moved`);
+    await m.query('INSERT INTO referral_timeline (referral_id, from_status, to_status, actor_type, actor_id, note) VALUES ?', [
+      movable.map((mv) => [mv.referralId, fromOf.get(mv.referralId), to, actor.type, actor.id, opts.note ?? null]),
+    ]);
+    return movable.map((mv) => ({ referralId: mv.referralId, from: fromOf.get(mv.referralId)! }));
+  }
 }

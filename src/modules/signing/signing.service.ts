@@ -76,28 +76,28 @@ export class SigningService {
     claims: Record<string, unknown>,
     opts: SignOptions,
   ): Promise<{ token: string; kid: string; jti: string; expiresAt: Date }> {
-    if (!Number.isInteger(opts.expiresInSeconds) || opts.expiresInSeconds <= 0) {
-      throw new Error('expiresInSeconds must be a positive integer');
-    }
+    assertLifetime(opts);
     const key = await this.activeKey();
     const iat = Math.floor(Date.now() / 1000);
-    const exp = iat + opts.expiresInSeconds;
-    await this.recordSignedUntil(key, exp * 1000);
-    const jti = opts.jwtid ?? randomUUID();
-    const payload: Record<string, unknown> = {
-      ...claims,
-      iss: this.config.values.publicBaseUrl,
-      aud: opts.audience,
-      iat,
-      exp,
-      jti,
-    };
-    if (opts.subject !== undefined) payload.sub = opts.subject;
-    const token = jwt.sign(payload, this.privateKey(key), {
-      algorithm: key.row.alg,
-      header: { alg: key.row.alg, typ: ARTEFACT_TYP[kind], kid: key.row.kid },
-    });
-    return { token, kid: key.row.kid, jti, expiresAt: new Date(exp * 1000) };
+    await this.recordSignedUntil(key, (iat + opts.expiresInSeconds) * 1000);
+    return this.signWith(key, kind, claims, opts, iat);
+  }
+
+  /**
+   * Signs many artefacts of one kind with one key lookup and one signed_until check (batched packaging signs two per
+   * referral): each token is exactly what `sign` makes.
+   */
+  async signMany(
+    kind: ArtefactKind,
+    items: ReadonlyArray<{ claims: Record<string, unknown>; opts: SignOptions }>,
+  ): Promise<Array<{ token: string; kid: string; jti: string; expiresAt: Date }>> {
+    if (items.length === 0) return [];
+    for (const { opts } of items) assertLifetime(opts);
+    const key = await this.activeKey();
+    const iat = Math.floor(Date.now() / 1000);
+    const longest = Math.max(...items.map(({ opts }) => opts.expiresInSeconds));
+    await this.recordSignedUntil(key, (iat + longest) * 1000);
+    return items.map(({ claims, opts }) => this.signWith(key, kind, claims, opts, iat));
   }
 
   async verify(kind: ArtefactKind, token: string, opts: VerifyOptions): Promise<Record<string, unknown>> {
@@ -204,6 +204,24 @@ export class SigningService {
     return this.loading;
   }
 
+  private signWith(
+    key: LoadedKey,
+    kind: ArtefactKind,
+    claims: Record<string, unknown>,
+    opts: SignOptions,
+    iat: number,
+  ): { token: string; kid: string; jti: string; expiresAt: Date } {
+    const exp = iat + opts.expiresInSeconds;
+    const jti = opts.jwtid ?? randomUUID();
+    const payload: Record<string, unknown> = { ...claims, iss: this.config.values.publicBaseUrl, aud: opts.audience, iat, exp, jti };
+    if (opts.subject !== undefined) payload.sub = opts.subject;
+    const token = jwt.sign(payload, this.privateKey(key), {
+      algorithm: key.row.alg,
+      header: { alg: key.row.alg, typ: ARTEFACT_TYP[kind], kid: key.row.kid },
+    });
+    return { token, kid: key.row.kid, jti, expiresAt: new Date(exp * 1000) };
+  }
+
   private privateKey(key: LoadedKey): KeyObject {
     if (!key.privateKey) {
       if (!key.row.privateKeyEnc) throw new Error(`signing key ${key.row.kid} has no private key`);
@@ -219,6 +237,10 @@ export class SigningService {
     await this.keys.raiseSignedUntil(key.row.kid, until);
     if (!key.row.signedUntil || key.row.signedUntil < until) key.row.signedUntil = until;
   }
+}
+
+function assertLifetime(opts: SignOptions): void {
+  if (!Number.isInteger(opts.expiresInSeconds) || opts.expiresInSeconds <= 0) throw new Error('expiresInSeconds must be a positive integer');
 }
 
 /** Until when a key must stay in the JWKS: past every exp it signed, and past a short grace after retirement. */

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { EntityManager } from 'typeorm';
 import { toPublicId } from '../../../common/public-id';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
 import { JobHandler } from '../../../infra/queues/job-handler.decorator';
@@ -10,14 +11,32 @@ import { PartnerEvents } from '../../events/partner-events.service';
 import { SigningService } from '../../signing/signing.service';
 import { ReferralTransitions } from '../referral-transitions';
 import { buildReferralClaim, SnapshotFacts } from './referral-file';
-import { PackagingRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
+import { BatchRow, PackagingRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
 
 const DAY_SECONDS = 86_400;
+
+/**
+ * How many referrals one job packages at most: its own plus the partner's next PACKAGING ones nobody holds. Large
+ * enough that the per-transaction cost (≈ 12 statements and a commit) is spread thin, small enough that two worker
+ * processes × WORKER_CONCURRENCY jobs split a backlog evenly and a batch transaction stays well under a second.
+ */
+export const PACKAGING_BATCH_SIZE = 200;
+
+type Outcome = 'packaged' | 'missing' | 'closed' | 'already-packaged' | 'consent-revoked';
+const settled = (status: string): Outcome => (status === 'WITHDRAWN' || status === 'EXPIRED' ? 'closed' : 'already-packaged');
 
 /**
  * `referrals/referral.package`: builds the referral file from the pinned snapshot, signs it, stores it with its
  * digest, moves PACKAGING → READY and emits referral.ready — one transaction, so a redelivered job (BullMQ is at
  * least once) finds READY under the row lock and does nothing: one file, one event.
+ *
+ * Set-based (docs/DECISIONS.md, "Batched packaging"): the job packages its own referral together with up to
+ * PACKAGING_BATCH_SIZE − 1 other PACKAGING referrals of the same partner that no other transaction holds (SKIP
+ * LOCKED), in one transaction of a fixed number of statements: under a backlog most jobs then find their referral
+ * already READY and end after one primary-key read. Every referral in a batch gets exactly what a job of its own
+ * would have written (file, READY + timeline row, referral.ready event and push row, referral.packaged audit entry),
+ * and the batch commits or rolls back as a whole; a rolled-back batch leaves its referrals PACKAGING for their own
+ * jobs, which are still queued or wait below for the lock.
  *
  * The file's `exp` is the consent's retention (grantedAt is close to now; we count from signing): how long the bank
  * may rely on and keep the file under the consent. The signing key stays in the JWKS until then (signed_until).
@@ -36,64 +55,137 @@ export class ReferralPackagingProcessor {
     private readonly audit: AuditWriter,
   ) {}
 
+  /** The job: packages the payload's referral, and with it a batch of the partner's other waiting referrals. */
   @JobHandler('referrals', 'referral.package')
-  async package(payload: BasePayload & { referralId: string }): Promise<{ outcome: string }> {
-    return this.tx.run(async (m) => {
-      const r = await this.repository.lockForPackaging(m, payload.referralId);
-      // A missing referral cannot appear later (the outbox row commits with it): nothing to retry.
-      if (!r) return { outcome: 'missing' };
-      if (r.status !== 'PACKAGING') return { outcome: r.status === 'WITHDRAWN' || r.status === 'EXPIRED' ? 'closed' : 'already-packaged' };
-      // A consent revoked before packaging: nothing may be built under it (the applicant module withdraws the referral).
-      if (r.consent_status !== 'ACTIVE') return { outcome: 'consent-revoked' };
-      const snapshot = await this.repository.snapshot(m, r.user_id, r.record_version);
-      if (!snapshot) throw new Error(`referral ${r.id}: pinned credit record snapshot is missing`);
+  async packageBatch(payload: BasePayload & { referralId: string }): Promise<{ outcome: Outcome; batch?: number }> {
+    const own = String(payload.referralId);
+    // Under a backlog this is the common case: an earlier batch has packaged this job's referral. No lock needed:
+    // a status past PACKAGING never comes back to it.
+    const seen = await this.repository.peek(own);
+    if (!seen) return { outcome: 'missing' };
+    if (seen.status !== 'PACKAGING') return { outcome: settled(seen.status) };
 
-      const referralId = toPublicId('ref', r.id);
-      const claim = buildReferralClaim({
-        referralId,
-        productCode: r.product_code,
-        createdAt: new Date(r.created_at),
-        userRef: r.user_ref,
-        snapshot: this.facts(r.user_id, snapshot),
-        prescreen: { runId: toPublicId('run', r.run_id), evaluatedAt: new Date(r.offer_created_at), criteriaVersion: Number(r.product_version) },
-        consent: { id: toPublicId('cns', r.consent_id), textVersion: Number(r.text_version), textSha256: r.text_sha256, grantedAt: new Date(r.granted_at) },
-        sharedFields: sharedFieldsOf(r),
-      });
-      const signed = await this.signing.sign('referral', { referral: claim }, {
-        audience: r.partner_code,
-        subject: referralId,
-        expiresInSeconds: Number(r.retention_days) * DAY_SECONDS,
-      });
-      const sha256 = createHash('sha256').update(signed.token, 'ascii').digest('hex');
-      const moved = await this.transitions.move(m, r.id, 'READY', { type: 'system', id: 'packaging' }, {
-        set: { file_jws: signed.token, file_sha256: sha256, file_kid: signed.kid, file_jti: signed.jti, file_expires_at: signed.expiresAt },
-      });
-      if (!moved.moved) throw new Error(`referral ${r.id}: PACKAGING -> READY refused from ${moved.from}`);
-      await this.events.emit(m, {
+    const first = await this.tx.run(async (m) => {
+      const ids = await this.repository.claimBatch(m, seen.partner_id, own, PACKAGING_BATCH_SIZE);
+      const outcomes = await this.packageLocked(m, ids, own, payload.correlationId);
+      return { outcomes, claimedOwn: ids.includes(own) };
+    });
+    if (first.claimedOwn) return { outcome: first.outcomes.get(own)!, batch: first.outcomes.size };
+
+    // Another transaction holds the referral (most often a batch packaging it; possibly a withdrawal), or it left
+    // PACKAGING since the peek. Wait for the holder, then package it if it is still PACKAGING (the holder rolled
+    // back, e.g. a worker killed mid-batch), together with whatever else is waiting from here up.
+    return this.tx.run(async (m) => {
+      const status = await this.repository.lockStatus(m, own);
+      if (status === undefined) return { outcome: 'missing' as const };
+      if (status !== 'PACKAGING') return { outcome: settled(status) };
+      const ids = await this.repository.claimBatch(m, seen.partner_id, own, PACKAGING_BATCH_SIZE); // holds `own` already
+      const outcomes = await this.packageLocked(m, ids.includes(own) ? ids : [own, ...ids], own, payload.correlationId);
+      return { outcome: outcomes.get(own)!, batch: outcomes.size };
+    });
+  }
+
+  /** Packages exactly one referral (the batch of one): operators and tests that decide which referral becomes READY. */
+  async package(payload: BasePayload & { referralId: string }): Promise<{ outcome: Outcome }> {
+    const own = String(payload.referralId);
+    return this.tx.run(async (m) => {
+      // Waits for a concurrent packaging of the same referral, which the second one then finds READY.
+      const status = await this.repository.lockStatus(m, own);
+      if (status === undefined) return { outcome: 'missing' };
+      if (status !== 'PACKAGING') return { outcome: settled(status) };
+      const outcomes = await this.packageLocked(m, [own], own, payload.correlationId);
+      return { outcome: outcomes.get(own)! };
+    });
+  }
+
+  /**
+   * Packages the given referrals, which this transaction has locked, in a fixed number of statements. A referral
+   * that cannot be built (missing snapshot, a shared path that names nothing) fails the job when it is the job's own
+   * (rolling the batch back, as a job of one would) and is otherwise left PACKAGING for its own job to fail on.
+   */
+  private async packageLocked(m: EntityManager, ids: string[], own: string, correlationId: string): Promise<Map<string, Outcome>> {
+    const outcomes = new Map<string, Outcome>();
+    const rows = await this.repository.batchRows(m, ids);
+    const ready: Array<{ r: BatchRow; referralId: string; claim: Record<string, unknown>; sharedFields: string[] }> = [];
+    for (const r of rows) {
+      if (r.status !== 'PACKAGING') outcomes.set(r.id, settled(r.status));
+      // A consent revoked before packaging: nothing may be built under it (the applicant module withdraws the referral).
+      else if (r.consent_status !== 'ACTIVE') outcomes.set(r.id, 'consent-revoked');
+      else {
+        try {
+          if (!r.snapshot) throw new Error(`referral ${r.id}: pinned credit record snapshot is missing`);
+          const referralId = toPublicId('ref', r.id);
+          const sharedFields = sharedFieldsOf(r);
+          const claim = buildReferralClaim({
+            referralId,
+            productCode: r.product_code,
+            createdAt: new Date(r.created_at),
+            userRef: r.user_ref,
+            snapshot: this.facts(r.user_id, r.snapshot),
+            prescreen: { runId: toPublicId('run', r.run_id), evaluatedAt: new Date(r.offer_created_at), criteriaVersion: Number(r.product_version) },
+            consent: { id: toPublicId('cns', r.consent_id), textVersion: Number(r.text_version), textSha256: r.text_sha256, grantedAt: new Date(r.granted_at) },
+            sharedFields,
+          });
+          ready.push({ r, referralId, claim, sharedFields });
+        } catch (error) {
+          if (r.id === own) throw error;
+          this.logger.warn({ referralId: toPublicId('ref', r.id), correlationId, err: (error as Error).message }, 'referral left for its own job');
+        }
+      }
+    }
+    if (ids.includes(own) && !rows.some((r) => r.id === own)) outcomes.set(own, 'missing');
+    if (ready.length === 0) return outcomes;
+
+    const files = await this.signing.signMany(
+      'referral',
+      ready.map(({ r, referralId, claim }) => ({
+        claims: { referral: claim },
+        opts: { audience: r.partner_code, subject: referralId, expiresInSeconds: Number(r.retention_days) * DAY_SECONDS },
+      })),
+    );
+    const digests = files.map((f) => createHash('sha256').update(f.token, 'ascii').digest('hex'));
+    const moved = await this.transitions.moveMany(
+      m,
+      'READY',
+      { type: 'system', id: 'packaging' },
+      ready.map(({ r }, i) => ({
+        referralId: r.id,
+        set: { file_jws: files[i].token, file_sha256: digests[i], file_kid: files[i].kid, file_jti: files[i].jti, file_expires_at: files[i].expiresAt },
+      })),
+    );
+    // Every row is locked and was PACKAGING: anything else is a bug, and the whole batch rolls back.
+    if (moved.length !== ready.length) throw new Error(`packaging: ${moved.length} of ${ready.length} locked referrals moved to READY`);
+    // In id order (rows are read ORDER BY id): the partner's feed lists them in that order.
+    await this.events.emitMany(
+      m,
+      ready.map(({ r, referralId }) => ({
         partnerId: r.partner_id,
-        type: 'referral.ready',
+        type: 'referral.ready' as const,
         txn: referralId,
         dedupeKey: `referral.ready:${r.id}`,
         payload: { referralId, productCode: r.product_code, status: 'READY', createdAt: new Date(r.created_at).toISOString(), expiresAt: new Date(r.expires_at).toISOString() },
-      });
-      await this.audit.append(
-        {
-          actorType: 'system',
-          actorId: 'packaging',
-          action: 'referral.packaged',
-          resourceType: 'referral',
-          resourceId: referralId,
-          subjectUserHash: this.audit.subjectHash(r.user_id),
-          partnerCode: r.partner_code,
-          requestId: payload.correlationId,
-          outcome: 'SUCCESS',
-          details: { fileSha256: sha256, kid: signed.kid, jti: signed.jti, sharedFields: sharedFieldsOf(r) },
-        },
-        m,
-      );
-      this.logger.log({ referralId, correlationId: payload.correlationId }, 'referral packaged');
-      return { outcome: 'packaged' };
-    });
+      })),
+    );
+    await this.audit.appendMany(
+      ready.map(({ r, referralId, sharedFields }, i) => ({
+        actorType: 'system' as const,
+        actorId: 'packaging',
+        action: 'referral.packaged',
+        resourceType: 'referral',
+        resourceId: referralId,
+        subjectUserHash: this.audit.subjectHash(r.user_id),
+        partnerCode: r.partner_code,
+        // The request that caused this job. A referral packaged in another referral's batch has none of its own
+        // here (its apply request id is in its own, still queued, job), and must not be linked to another user's.
+        requestId: r.id === own ? correlationId : undefined,
+        outcome: 'SUCCESS' as const,
+        details: { fileSha256: digests[i], kid: files[i].kid, jti: files[i].jti, sharedFields },
+      })),
+      m,
+    );
+    for (const { r } of ready) outcomes.set(r.id, 'packaged');
+    this.logger.log({ referralId: toPublicId('ref', own), correlationId, packaged: ready.length }, 'referrals packaged');
+    return outcomes;
   }
 
   private facts(userId: string, s: SnapshotRow): SnapshotFacts {

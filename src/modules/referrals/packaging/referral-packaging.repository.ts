@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 
 /** Everything packaging reads about one referral, locked for the packaging transaction. */
 export interface PackagingRow {
@@ -44,9 +44,90 @@ export interface SnapshotRow {
   avg_review_score: string | null;
 }
 
+/** A PackagingRow with its pinned snapshot (null when the snapshot is missing), for batched packaging. */
+export type BatchRow = PackagingRow & { snapshot: SnapshotRow | null };
+
+const SNAPSHOT_COLUMNS = [
+  'as_of',
+  'identity_enc',
+  'kyc_level',
+  'score',
+  'risk_grade',
+  'credit_limit',
+  'balance',
+  'account_opened_at',
+  'on_time_count_24m',
+  'overdue_count_24m',
+  'max_dpd_24m',
+  'current_dpd',
+  'orders_12m',
+  'gmv_12m',
+  'return_rate_12m',
+  'avg_review_score',
+] as const;
+
 /** The SQL of packaging: the referral with what it pins (product version, consent, offer), and the snapshot. */
 @Injectable()
 export class ReferralPackagingRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The referral's status and partner, unlocked: lets a job whose referral another batch packaged end at once. */
+  async peek(referralId: string): Promise<{ status: string; partner_id: string } | undefined> {
+    const [row] = await this.dataSource.query('SELECT status, partner_id FROM referrals WHERE id = ?', [referralId]);
+    return row;
+  }
+
+  /**
+   * Claims up to `limit` PACKAGING referrals of one partner from `fromId` upwards, in id order, skipping rows another
+   * transaction holds (SKIP LOCKED, MariaDB 10.6+): concurrent jobs split the waiting referrals between them instead of
+   * queueing on each other's locks. Walks idx_referrals_partner_status (partner_id, status, id) and locks only
+   * referral rows. Jobs run roughly in id order, so claiming upwards from the job's own referral picks the
+   * referrals whose jobs come next (and leaves any left-behind ones below to their own jobs).
+   */
+  async claimBatch(m: EntityManager, partnerId: string, fromId: string, limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await m.query(
+      `SELECT id FROM referrals WHERE partner_id = ? AND status = 'PACKAGING' AND id >= ?
+        ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
+      [partnerId, fromId, limit],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  /** Locks one referral, waiting for whoever holds it (a batch packaging it) to commit or roll back. */
+  async lockStatus(m: EntityManager, referralId: string): Promise<string | undefined> {
+    const [row] = await m.query('SELECT status FROM referrals WHERE id = ? FOR UPDATE', [referralId]);
+    return row?.status;
+  }
+
+  /**
+   * Everything packaging reads about the (already locked) referrals, snapshot included, in one read: a plain join
+   * (locks nothing more), the snapshot by its primary key (user_id, record_version) from each referral.
+   */
+  async batchRows(m: EntityManager, referralIds: string[]): Promise<BatchRow[]> {
+    if (referralIds.length === 0) return [];
+    const rows: Array<Record<string, unknown>> = await m.query(
+      `SELECT r.id, r.status, r.user_id, r.partner_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
+              v.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
+              r.expires_at, c.id AS consent_id, c.status AS consent_status, c.text_version, c.text_sha256, c.granted_at,
+              c.retention_days, s.user_id AS s_user_id, ${SNAPSHOT_COLUMNS.map((col) => `s.${col} AS s_${col}`).join(', ')}
+         FROM referrals r
+         JOIN partners p ON p.id = r.partner_id
+         JOIN card_products cp ON cp.id = r.product_id
+         JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
+         JOIN consents c ON c.id = r.consent_id
+         JOIN offers o ON o.id = r.offer_id
+         LEFT JOIN credit_record_snapshots s ON s.user_id = r.user_id AND s.record_version = r.record_version
+        WHERE r.id IN (?)
+        ORDER BY r.id`,
+      [referralIds],
+    );
+    return rows.map((row) => {
+      const snapshot = row.s_user_id === null ? null : (Object.fromEntries(SNAPSHOT_COLUMNS.map((col) => [col, row[`s_${col}`]])) as unknown as SnapshotRow);
+      const base = Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('s_'))) as unknown as PackagingRow;
+      return { ...base, id: String(base.id), partner_id: String(base.partner_id), snapshot };
+    });
+  }
+
   /**
    * Locks the referral row (only that row: FOR UPDATE on the join would also lock the partner and product rows and
    * serialise every packaging of a partner), so concurrent deliveries of the same job queue here and the second
