@@ -32,4 +32,20 @@ export class OutboxService {
     );
     return String(result.insertId);
   }
+
+  /** `enqueue` for many jobs of one kind in one multi-row INSERT (same rows, same transaction rule). */
+  async enqueueMany<Q extends QueueName, J extends JobName<Q>>(
+    manager: EntityManager,
+    queue: Q,
+    name: J,
+    payloads: ReadonlyArray<JobPayload<Q, J>>,
+  ): Promise<void> {
+    if (!manager.queryRunner?.isTransactionActive) {
+      throw new Error('OutboxService.enqueue must run inside the business transaction');
+    }
+    if (payloads.length === 0) return;
+    await manager.query('INSERT INTO outbox (queue, job_name, payload, delay_ms) VALUES ?', [
+      payloads.map((p) => [queue, name, JSON.stringify(p), 0]),
+    ]);
+  }
 }

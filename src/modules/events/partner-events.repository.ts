@@ -64,6 +64,70 @@ export class PartnerEventsRepository {
     }
   }
 
+  /** Code and push endpoint of each partner among `partnerIds`, read in the emitting transaction (batch emit). */
+  async partnersForEmit(m: EntityManager, partnerIds: string[]): Promise<Map<string, { code: string; pushEndpoint: string | null }>> {
+    const rows: Array<{ id: string; code: string; push_endpoint: string | null }> = await m.query(
+      'SELECT id, code, push_endpoint FROM partners WHERE id IN (?)',
+      [partnerIds],
+    );
+    return new Map(rows.map((r) => [String(r.id), { code: r.code, pushEndpoint: r.push_endpoint }]));
+  }
+
+  /**
+   * `insertPlaceholder` for many events of one partner: returns dedupe key → new row id for the events inserted; a
+   * dedupe key that already has an event is left out. Keys already present are read first and the rest inserted with
+   * one plain multi-row INSERT: not INSERT … ON DUPLICATE KEY UPDATE, whose duplicate check takes next-key locks on
+   * the unique (partner_id, dedupe_key) index and made concurrent batches of one partner queue behind each other.
+   * Should another transaction insert one of the keys in between, the INSERT fails as a whole (the statement only,
+   * not the transaction) and the events are inserted one by one, each duplicate skipped as `insertPlaceholder` does.
+   * Ids are read back by dedupe key rather than derived from insertId: consecutive ids are not guaranteed for a
+   * multi-row INSERT under innodb_autoinc_lock_mode = 2.
+   */
+  async insertPlaceholders(
+    m: EntityManager,
+    partnerId: string,
+    events: ReadonlyArray<{ type: string; txn: string; dedupeKey: string }>,
+    push: boolean,
+  ): Promise<Map<string, string>> {
+    if (events.length === 0) return new Map();
+    const keys = events.map((e) => e.dedupeKey);
+    const existing: Array<{ dedupe_key: string }> = await m.query('SELECT dedupe_key FROM partner_events WHERE partner_id = ? AND dedupe_key IN (?)', [
+      partnerId,
+      keys,
+    ]);
+    const taken = new Set(existing.map((r) => r.dedupe_key));
+    const fresh = events.filter((e) => !taken.has(e.dedupeKey));
+    if (fresh.length === 0) return new Map();
+    try {
+      await m.query('INSERT INTO partner_events (partner_id, event_type, txn, dedupe_key, set_jws, push_status) VALUES ?', [
+        fresh.map((e) => [partnerId, e.type, e.txn, e.dedupeKey, '', push ? 'PENDING' : 'NONE']),
+      ]);
+    } catch (error) {
+      const err = error as { errno?: number; driverError?: { errno?: number } };
+      if (err?.errno !== ER_DUP_ENTRY && err?.driverError?.errno !== ER_DUP_ENTRY) throw error;
+      const ids = new Map<string, string>();
+      for (const e of fresh) {
+        const id = await this.insertPlaceholder(m, { partnerId, ...e, push });
+        if (id !== undefined) ids.set(e.dedupeKey, id);
+      }
+      return ids;
+    }
+    const rows: Array<{ id: string; dedupe_key: string }> = await m.query(
+      'SELECT id, dedupe_key FROM partner_events WHERE partner_id = ? AND dedupe_key IN (?)',
+      [partnerId, fresh.map((e) => e.dedupeKey)],
+    );
+    return new Map(rows.map((r) => [r.dedupe_key, String(r.id)]));
+  }
+
+  /** Sets the SETs of many placeholder rows in one statement. */
+  async setJwsMany(m: EntityManager, rows: ReadonlyArray<{ id: string; jws: string }>): Promise<void> {
+    if (rows.length === 0) return;
+    await m.query(`UPDATE partner_events SET set_jws = CASE id ${rows.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE id IN (?)`, [
+      ...rows.flatMap((r) => [r.id, r.jws]),
+      rows.map((r) => r.id),
+    ]);
+  }
+
   async setJws(m: EntityManager, id: string, jws: string): Promise<void> {
     await m.query('UPDATE partner_events SET set_jws = ? WHERE id = ?', [jws, id]);
   }
