@@ -12,12 +12,61 @@ import { RedisPolicyCheck } from './redis-policy.check';
 
 type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
 
+/** Outbox DONE marks are written together: at most this many ids a statement, at most this long after the job. */
+const DONE_MARKS_MAX = 500;
+const DONE_MARKS_DELAY_MS = 5;
+
+/**
+ * Collects the outbox ids of completed jobs and marks them DONE in one UPDATE per few milliseconds instead of one
+ * autocommit (and one redo-log flush) per job. A mark lost to a crash before its flush is what the outbox sweeper
+ * already repairs: it finds the row ENQUEUED, sees the job completed in BullMQ and marks it DONE — or, once the
+ * completed job has been trimmed from Redis, enqueues it again, and the job (idempotent like every job) is a no-op.
+ */
+export class OutboxDoneMarks {
+  private pending = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly logger: Logger,
+  ) {}
+
+  add(outboxId: string): void {
+    this.pending.add(outboxId);
+    if (this.pending.size >= DONE_MARKS_MAX) this.flushSoon(0);
+    else this.flushSoon(DONE_MARKS_DELAY_MS);
+  }
+
+  /** Writes everything collected so far; resolves once it is written (or failed and was logged). */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const ids = [...this.pending];
+    this.pending = new Set();
+    // One flush at a time, in order: keeps the connection use of the marks to one at most.
+    this.flushing = this.flushing.then(async () => {
+      if (ids.length === 0) return;
+      await this.dataSource
+        .query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL WHERE id IN (?) AND status <> 'DONE'`, [ids])
+        .catch((e: Error) => this.logger.warn({ err: e.message, count: ids.length }, 'could not mark outbox rows done; the sweeper will'));
+    });
+    return this.flushing;
+  }
+
+  private flushSoon(delayMs: number) {
+    if (delayMs === 0) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), delayMs);
+  }
+}
+
 /** Finds every @JobHandler, refuses a catalogue job with none or two, and runs one BullMQ worker per queue. */
 @Injectable()
 export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(JobWorkers.name);
   private readonly handlers = new Map<string, BoundHandler>();
   private readonly workers: Worker[] = [];
+  private readonly doneMarks: OutboxDoneMarks;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -27,7 +76,9 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly dataSource: DataSource,
     private readonly metrics: MetricsService,
     private readonly redisPolicy: RedisPolicyCheck,
-  ) {}
+  ) {
+    this.doneMarks = new OutboxDoneMarks(dataSource, this.logger);
+  }
 
   async onApplicationBootstrap() {
     await this.redisPolicy.assertSafe();
@@ -50,6 +101,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy() {
     // close() waits for active jobs to finish, so a normal stop never abandons a job half done.
     await Promise.all(this.workers.map((w) => w.close()));
+    await this.doneMarks.flush();
   }
 
   private collectHandlers() {
@@ -84,12 +136,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     };
     try {
       const result = await handler(job.data, ctx);
-      if (outboxId) {
-        await this.dataSource.query(
-          `UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL WHERE id = ? AND status <> 'DONE'`,
-          [outboxId],
-        );
-      }
+      if (outboxId) this.doneMarks.add(outboxId);
       this.observe(queue, job.name, 'completed', started);
       return result ?? null;
     } catch (error) {
