@@ -63,9 +63,9 @@ describe('partner security-event feed', () => {
       app.get(PartnerEvents).emit(m, {
         partnerId,
         type,
-        txn: `ref_${n}`,
+        txn: `ref_pe${n}`,
         dedupeKey: `${type}:${dedupe}`,
-        payload: { referralId: `ref_${n}`, productCode: 'XB-PLATINUM' },
+        payload: { referralId: `ref_pe${n}`, productCode: 'XB-PLATINUM' },
       }),
     );
 
@@ -85,7 +85,7 @@ describe('partner security-event feed', () => {
       expect(first.json().moreAvailable).toBe(true);
       const jtis = Object.keys(first.json().sets);
       expect(jtis).toHaveLength(2);
-      expect(jtis.map((j) => decodeJwt(first.json().sets[j]).txn)).toEqual(['ref_11', 'ref_12']);
+      expect(jtis.map((j) => decodeJwt(first.json().sets[j]).txn)).toEqual(['ref_pe11', 'ref_pe12']);
 
       const jwks = createLocalJWKSet((await inject(app, { method: 'GET', url: '/.well-known/jwks.json' })).json());
       const set = first.json().sets[jtis[0]];
@@ -93,8 +93,8 @@ describe('partner security-event feed', () => {
       expect(protectedHeader.typ).toBe('secevent+jwt');
       expect(payload).toMatchObject({
         jti: jtis[0],
-        txn: 'ref_11',
-        events: { 'https://referral-gateway.dev/events/referral.ready': { referralId: 'ref_11', productCode: 'XB-PLATINUM' } },
+        txn: 'ref_pe11',
+        events: { 'https://referral-gateway.dev/events/referral.ready': { referralId: 'ref_pe11', productCode: 'XB-PLATINUM' } },
       });
       expect(typeof payload.toe).toBe('number');
 
@@ -105,7 +105,7 @@ describe('partner security-event feed', () => {
 
       const acked = await poll(token, { ack: jtis, returnImmediately: true });
       expect(Object.keys(acked.json().sets)).toHaveLength(1);
-      expect(decodeJwt(Object.values<string>(acked.json().sets)[0]).txn).toBe('ref_13');
+      expect(decodeJwt(Object.values<string>(acked.json().sets)[0]).txn).toBe('ref_pe13');
       expect((await row(jtis[0])).acknowledged_at).not.toBeNull();
       expect((await row(jtis[0])).poll_count).toBe(2);
 
@@ -149,7 +149,7 @@ describe('partner security-event feed', () => {
       await emit(partnerId, 41);
       const res = await waiting;
       expect(res.statusCode).toBe(200);
-      expect(Object.values<string>(res.json().sets).map((s) => decodeJwt(s).txn)).toEqual(['ref_41']);
+      expect(Object.values<string>(res.json().sets).map((s) => decodeJwt(s).txn)).toEqual(['ref_pe41']);
     });
 
     it('requires the events:read scope and a partner token', async () => {
@@ -240,7 +240,7 @@ describe('partner security-event feed', () => {
       const listing = await inject(app, { method: 'GET', url: `/v1/admin/partners/${bank.code}/dead-letters?limit=10`, headers: adminHeaders() });
       expect(listing.statusCode).toBe(200);
       expect(listing.json()).toEqual({
-        data: [expect.objectContaining({ id: `evt_${dead.id}`, type: 'referral.ready', txn: 'ref_61', attempts: 4, lastError: 'HTTP 500', acknowledged: false })],
+        data: [expect.objectContaining({ id: `evt_${dead.id}`, type: 'referral.ready', txn: 'ref_pe61', attempts: 4, lastError: 'HTTP 500', acknowledged: false })],
         nextCursor: null,
       });
       expect(Object.keys((await poll(token, { returnImmediately: true })).json().sets)).toEqual([`evt_${dead.id}`]);
