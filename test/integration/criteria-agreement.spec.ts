@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { CREDIT_RECORD_FIELDS, CreditRecordField } from '../../src/modules/credit-records/credit-record-fields';
 import {
   compileCriteria,
@@ -15,6 +15,7 @@ import {
   ExclusionFactsRepository,
   parseCriteria,
 } from '../../src/modules/prescreening/criteria';
+import { PrescreenRunsRepository } from '../../src/modules/prescreening/prescreen-runs.repository';
 import { dataSourceOptions } from '../../src/infra/database/data-source-options';
 import { testConfig } from '../support/app';
 
@@ -22,7 +23,9 @@ import { testConfig } from '../support/app';
  * One definition, two evaluators: random credit records (boundary values, NULLs, odd text) and random exclusion
  * rows are written to the run's real credit_records and exclusion tables; random rule sets are evaluated by the
  * SQL compiler inside MariaDB and by the in-process evaluator on the same rows; both must give the same
- * eligibility, the same failed rules and the same reasons (in the same order) for every record.
+ * eligibility, the same failed rules and the same reasons (in the same order) for every record. The SQL evaluator
+ * is checked in both its forms: the per-row EXISTS probes (compileCriteria's checks and reasons) and the set form a
+ * pre-screen chunk uses (PrescreenRunsRepository.evaluateRange: rules on the row, table exclusions marked by set).
  */
 const RUNS = 100;
 const RECORDS_PER_RUN = 50;
@@ -119,6 +122,9 @@ type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
 describe('criteria: the SQL evaluator and the in-process evaluator agree (property, real MariaDB)', () => {
   let db: DataSource;
   let facts: ExclusionFactsRepository;
+  let runs: PrescreenRunsRepository;
+  /** evaluateRange writes a connection-local temporary table: one connection for it and the reads of it. */
+  let chunkConnection: QueryRunner;
   /** NOT NULL columns outside the registry (identity, hashes, versions) get a filler of their type. */
   let fillers: Array<{ column: string; value: (asOf: string) => unknown }>;
   const prefix = `agr${randomBytes(4).toString('hex')}`;
@@ -129,6 +135,9 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
     db = new DataSource(dataSourceOptions(testConfig(), { poolSize: 2 }));
     await db.initialize();
     facts = new ExclusionFactsRepository(db);
+    runs = new PrescreenRunsRepository(db);
+    chunkConnection = db.createQueryRunner();
+    await chunkConnection.connect();
     const handled = new Set(['user_id', 'as_of', ...DATA_FIELDS.map((f) => f.column)]);
     const columns: Array<{ name: string; type: string }> = await db.query(
       `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM INFORMATION_SCHEMA.COLUMNS
@@ -144,6 +153,7 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
 
   afterAll(async () => {
     await cleanUp();
+    await chunkConnection.release();
     await db.destroy();
   });
 
@@ -174,8 +184,8 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
       fc.asyncProperty(caseArb, async (c) => {
         const rules = parseCriteria(c.rules);
         const context: ExclusionContext = c.context;
-        const ids = c.records.map((_, i) => `${prefix}_${run}_${i}`);
-        run++;
+        const caseNo = run++;
+        const ids = c.records.map((_, i) => `${prefix}_${caseNo}_${i}`);
         try {
           await insert(c, ids);
 
@@ -194,6 +204,17 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
                FROM credit_records cr WHERE cr.user_id IN (?)`,
             [...compiled.eligible.params, ...compiled.reasons.flatMap((r) => r.params), ids],
           );
+          // The set form, as a chunk runs it, over a user_id range holding exactly this case's records.
+          const m = chunkConnection.manager;
+          const range = { after: `${prefix}_${caseNo}_`, upto: `${prefix}_${caseNo}_~` };
+          const evaluation = await runs.evaluateRange(m, compiled.marked, range);
+          const chunkRows: Array<Record<string, unknown>> = await m.query('SELECT * FROM prescreen_chunk_evaluation');
+          await runs.dropEvaluation(m);
+          expect(evaluation.reasons).toEqual(compiled.reasons.map((r) => r.reason));
+          expect(chunkRows.map((r) => r.user_id).sort()).toEqual([...ids].sort());
+          const byChunk = new Map(
+            chunkRows.map((row) => [row.user_id as string, evaluation.reasons.filter((_, i) => Number(row[evaluation.columns[i]]) === 1)]),
+          );
           const stored: Array<Record<string, unknown>> = await db.query('SELECT * FROM credit_records WHERE user_id IN (?)', [ids]);
           const factsByUser = await facts.forUsers(ids);
 
@@ -208,6 +229,8 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
             const sql = bySql.get(userId)!;
             expect({ userId, ...sql }).toEqual({ userId, ...inProcess });
             expect(eligibleBySql.has(userId)).toBe(inProcess.eligible);
+            // A chunk keeps one 0/1 column per reason (for counting), so only the set of reasons is comparable.
+            expect({ userId, reasons: byChunk.get(userId)!.sort() }).toEqual({ userId, reasons: [...inProcess.reasons].sort() });
 
             seen[inProcess.eligible ? 'eligible' : 'ineligible']++;
             inProcess.reasons.forEach((r) => seen.reasons.add(r));
@@ -229,4 +252,31 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
     expect(seen.ineligible).toBeGreaterThan(0);
     for (const reason of EXCLUSION_REASONS) expect(seen.reasons).toContain(reason);
   }, 120_000);
+
+  it('evaluates a range that does not fit in memory into InnoDB instead, with the same result', async () => {
+    const [sample] = fc.sample(caseArb, { numRuns: 1, seed: 42 });
+    const c: Case = { ...sample, records: fc.sample(recordArb, { numRuns: 400, seed: 7 }) };
+    const caseNo = run++;
+    const ids = c.records.map((_, i) => `${prefix}_${caseNo}_${i}`);
+    try {
+      await insert(c, ids);
+      const compiled = compileCriteria(parseCriteria(c.rules), { alias: 'cr', exclusions: c.context });
+      const range = { after: `${prefix}_${caseNo}_`, upto: `${prefix}_${caseNo}_~` };
+      const m = chunkConnection.manager;
+      const read = async (memoryBytes?: number) => {
+        const evaluation = await runs.evaluateRange(m, compiled.marked, range, memoryBytes);
+        const rows: unknown[] = await m.query('SELECT * FROM prescreen_chunk_evaluation ORDER BY user_id');
+        await runs.dropEvaluation(m);
+        return { engine: evaluation.engine, rows };
+      };
+      const inMemory = await read();
+      const overflowed = await read(16_384); // the least MariaDB allows: 400 users do not fit
+      expect(inMemory.engine).toBe('MEMORY');
+      expect(overflowed.engine).toBe('InnoDB');
+      expect(inMemory.rows).toHaveLength(400);
+      expect(overflowed.rows).toEqual(inMemory.rows);
+    } finally {
+      await cleanUp();
+    }
+  }, 60_000);
 });

@@ -58,6 +58,28 @@ describe('SQL compiler', () => {
     expect(delinquency(same).params).toEqual(['42']);
   });
 
+  it('gives the set form of the exclusions kept in tables, and keeps the others on the row', () => {
+    const compiled = compileCriteria(rules, { alias: 'cr', exclusions: { ...context, delinquencyScope: 'SAME_PARTNER' } });
+    const { row, marks } = compiled.marked;
+    expect(row.map((r) => r.reason)).toEqual(compiled.reasons.map((r) => r.reason));
+    const at = (reason: string) => row.findIndex((r) => r.reason === reason);
+    expect(row[at('CURRENTLY_OVERDUE')].sql).toBe('(COALESCE(cr.current_dpd, 0) > 0)');
+    for (const reason of ['PRESCREEN_OPT_OUT', 'OPEN_APPLICATION', 'EXISTING_CARDHOLDER', 'PARTNER_DELINQUENCY']) {
+      expect(row[at(reason)]).toEqual({ reason, sql: '0', params: [] });
+    }
+    expect(marks.map((k) => [k.exclusion, k.reasonIndex])).toEqual(
+      ['PRESCREEN_OPT_OUT', 'OPEN_APPLICATION', 'EXISTING_CARDHOLDER', 'PARTNER_DELINQUENCY'].map((r) => [r, at(r)]),
+    );
+    const users = marks[1].users((column) => ({ sql: `${column} > ?`, params: ['u_1'] }));
+    expect(users.sql).toBe(
+      'SELECT x_pr.user_id FROM partner_relationships x_pr WHERE x_pr.partner_id = CAST(? AS UNSIGNED) AND x_pr.kind = ? AND x_pr.user_id > ?',
+    );
+    expect(users.params).toEqual(['42', 'OPEN_APPLICATION', 'u_1']);
+    const delinquent = marks[3].users(() => ({ sql: '1 = 1', params: [] }));
+    expect(placeholders(delinquent.sql)).toBe(delinquent.params.length);
+    expect(delinquent.params).toEqual(['42']);
+  });
+
   it('compiles no rules and no exclusions to an always-true condition', () => {
     expect(compileCriteria([]).eligible).toEqual({ sql: '(1 = 1)', params: [] });
   });

@@ -24,6 +24,16 @@ export function userIdRangeSql(column: string, range: UserIdRange): SqlFragment 
   return { sql: parts.length ? `(${parts.join(' AND ')})` : '(1 = 1)', params };
 }
 
+/**
+ * The users to offer: `from` joins credit_records as `cr` (the caller decides what drives the join), `where` keeps
+ * the eligible ones, `orderBy` is the driving table's user_id column (the rows are inserted in user_id order).
+ */
+export interface OfferCandidates {
+  from: string;
+  where: SqlFragment;
+  orderBy: string;
+}
+
 export interface NewOffers {
   productId: string;
   productVersion: number;
@@ -93,22 +103,22 @@ export class OffersRepository {
   }
 
   /**
-   * One INSERT … SELECT: an offer for every credit_records row (alias `cr`) matching `eligible` that has no live
-   * offer for the product, pinning the row's record_version, but only where that version's snapshot exists
-   * (the caller copies snapshots first, in the same transaction), so every offer can be packaged exactly as
-   * evaluated. No IGNORE: a concurrent run's offer for the same user makes this fail on the unique key and the
-   * caller's transaction is retried, never silently miscounted. Returns how many offers were made.
+   * One INSERT … SELECT: an offer for every candidate credit_records row (`cr`) that has no live offer for the
+   * product, pinning the row's record_version, but only where that version's snapshot exists (the caller copies
+   * snapshots first, in the same transaction), so every offer can be packaged exactly as evaluated. No IGNORE: a
+   * concurrent run's offer for the same user makes this fail on the unique key and the caller's transaction is
+   * retried, never silently miscounted. Returns how many offers were made.
    */
-  async createForEligible(m: EntityManager, offers: NewOffers, eligible: SqlFragment): Promise<number> {
+  async createForEligible(m: EntityManager, offers: NewOffers, candidates: OfferCandidates): Promise<number> {
     const result: { affectedRows: number } = await m.query(
       `INSERT INTO offers (user_id, product_id, product_version, record_version, run_id, status, live_key, expires_at)
        SELECT cr.user_id, ?, ?, cr.record_version, ?, 'LIVE', 1, NOW(3) + INTERVAL ? DAY
-         FROM credit_records cr
-         JOIN credit_record_snapshots s ON s.user_id = cr.user_id AND s.record_version = cr.record_version
-        WHERE ${eligible.sql}
+         FROM ${candidates.from}
+         STRAIGHT_JOIN credit_record_snapshots s ON s.user_id = cr.user_id AND s.record_version = cr.record_version
+        WHERE ${candidates.where.sql}
           AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = cr.user_id AND o.live_key = 1)
-        ORDER BY cr.user_id`,
-      [offers.productId, offers.productVersion, offers.runId, offers.ttlDays, ...eligible.params, offers.productId],
+        ORDER BY ${candidates.orderBy}`,
+      [offers.productId, offers.productVersion, offers.runId, offers.ttlDays, ...candidates.where.params, offers.productId],
     );
     return result.affectedRows;
   }

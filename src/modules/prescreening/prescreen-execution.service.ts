@@ -86,7 +86,7 @@ export class PrescreenExecution {
       });
       await this.offers.expireInRange(m, run.productId, chunk.range);
       // Evaluated once into a temporary table: the snapshot copy, the offers and the counts all read it.
-      const evaluation = await this.runs.evaluateRange(m, compiled.reasons, chunk.range);
+      const evaluation = await this.runs.evaluateRange(m, compiled.marked, chunk.range);
       await this.runs.copySnapshots(m, run.productId, evaluation);
       const offersCreated = await this.offers.createForEligible(
         m,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { SqlFragment } from './criteria';
-import { UserIdRange, userIdRangeSql } from '../offers/offers.repository';
+import { MarkedReasons, SqlFragment } from './criteria';
+import { OfferCandidates, UserIdRange, userIdRangeSql } from '../offers/offers.repository';
 import { PrescreenRun, PrescreenRunStatus, RunTotals } from './prescreen-run';
 
 interface RunRow {
@@ -76,15 +76,41 @@ const SNAPSHOT_COLUMNS = [
 /** The connection-local table a chunk evaluates its range into (PrescreenRunsRepository.evaluateRange). */
 const EVALUATION_TABLE = 'prescreen_chunk_evaluation';
 
+/** Users marked per UPDATE statement (keeps the statement well under max_allowed_packet whatever the chunk size). */
+const MARK_BATCH = 5_000;
+
+/**
+ * Bytes the in-memory evaluation table may hold (max_heap_table_size, fixed when it is created): ~340 bytes a user
+ * with its key, so a maximum-size (50,000-user) chunk needs ~17 MiB. A larger range (the open-ended last chunk, if
+ * many users were ingested during the run) fills it, and the chunk then evaluates into an InnoDB table instead.
+ */
+export const EVALUATION_MEMORY_BYTES = 48 * 1024 * 1024;
+const ER_RECORD_FILE_FULL = 1114;
+
+function isTableFull(error: unknown): boolean {
+  const e = error as { errno?: number; driverError?: { errno?: number } };
+  return e?.errno === ER_RECORD_FILE_FULL || e?.driverError?.errno === ER_RECORD_FILE_FULL;
+}
+
 /** A chunk's range evaluated once into EVALUATION_TABLE (alias `e`), read by the chunk's later statements. */
 export interface ChunkEvaluation {
+  /** MEMORY, or InnoDB when the range did not fit in memory. */
+  engine: 'MEMORY' | 'InnoDB';
   /** `r0`, `r1`, …: one 0/1 column per reason, in `reasons` order. */
   columns: string[];
   reasons: string[];
   /** True for an eligible row of `e` (every reason column 0). */
   eligibleSql: string;
-  /** For SQL over `credit_records cr`: in the range and evaluated eligible at the row's current record_version. */
-  eligibleRecords: SqlFragment;
+  /**
+   * The chunk's range over `e.user_id` (true of every row): with FORCE INDEX it makes the MEMORY table's B-tree an
+   * ordered range scan, so `ORDER BY e.user_id` needs no filesort (a MEMORY table is not read in key order otherwise).
+   */
+  inOrder: SqlFragment;
+  /**
+   * For OffersRepository.createForEligible: the evaluated users' current records (`cr`), driven from the evaluation
+   * table in user_id order, eligible and still at the evaluated record_version.
+   */
+  eligibleRecords: OfferCandidates;
 }
 
 const SELECT_RUN = `
@@ -162,40 +188,95 @@ export class PrescreenRunsRepository {
   }
 
   /**
-   * Evaluates the range ONCE: every user's 0/1 column per reason (`compileCriteria(...).reasons`), and their
-   * record_version, into the connection's temporary table EVALUATION_TABLE (dropped first, so a retried or earlier
-   * failed chunk on the same pooled connection starts clean). The snapshot copy, the offers and the counts then
-   * read that table instead of re-running the rules and the exclusion probes over the range three times.
-   * InnoDB: a temporary table is not redo-logged, and unlike MEMORY has no size cap that the open-ended last chunk
-   * could exceed. Returns the fragments the other chunk steps use.
+   * Evaluates the range ONCE: every user's 0/1 column per reason, and their record_version, into the connection's
+   * temporary table EVALUATION_TABLE (dropped first, so a retried or earlier failed chunk on the same pooled
+   * connection starts clean). The snapshot copy, the offers and the counts then read that table instead of
+   * re-running the rules and the exclusions over the range three times.
+   * The rules and the exclusions read off the record row are computed by one INSERT … SELECT over the range; the
+   * exclusions kept in tables (opt-outs, relationships, delinquencies) are then read from those tables alone, for
+   * the range, and marked (compileExcludedUsers), so they cost in proportion to the range's exclusion rows rather
+   * than one correlated probe per user and exclusion (those probes were half of the evaluation). The excluded users
+   * are read by a plain SELECT — a consistent, non-locking read under READ COMMITTED, like the probes inside the
+   * INSERT … SELECT were — and marked by primary key. Not `UPDATE … WHERE user_id IN (SELECT …)`: MariaDB 10.11
+   * cannot turn the IN of a single-table UPDATE into a semi-join, so it runs it as a dependent subquery, one probe
+   * per evaluated user again (ANALYZE: r_loops = users); and not a multi-table UPDATE … JOIN, whose reads of the
+   * exclusion tables would take shared locks on the users' preference and relationship rows.
+   * The table is MEMORY (B-tree key, so the later joins read it in user_id order): filling it costs about half of
+   * filling an InnoDB temporary table, and the snapshot copy, the offers and the counts read it faster too. MEMORY
+   * has a size cap, fixed when the table is created (`memoryBytes`, EVALUATION_MEMORY_BYTES); a range that does not
+   * fit (the open-ended last chunk could hold many users ingested during the run) is evaluated again into an InnoDB
+   * temporary table, which has no cap. Neither is redo-logged. Returns the fragments the other chunk steps use.
    */
-  async evaluateRange(m: EntityManager, reasons: Array<SqlFragment & { reason: string }>, range: UserIdRange): Promise<ChunkEvaluation> {
+  async evaluateRange(
+    m: EntityManager,
+    reasons: MarkedReasons,
+    range: UserIdRange,
+    memoryBytes = EVALUATION_MEMORY_BYTES,
+  ): Promise<ChunkEvaluation> {
     const inRange = userIdRangeSql('cr.user_id', range);
-    const columns = reasons.map((_, i) => `r${i}`);
-    await m.query(`DROP TEMPORARY TABLE IF EXISTS ${EVALUATION_TABLE}`);
-    await m.query(
+    const columns = reasons.row.map((_, i) => `r${i}`);
+    const create = (engine: 'MEMORY' | 'InnoDB') =>
       `CREATE TEMPORARY TABLE ${EVALUATION_TABLE} (
          user_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
          record_version INT UNSIGNED NOT NULL,${columns.map((c) => `\n         ${c} TINYINT UNSIGNED NOT NULL,`).join('')}
-         PRIMARY KEY (user_id)
-       ) ENGINE=InnoDB`,
-    );
-    await m.query(
+         PRIMARY KEY (user_id) USING BTREE
+       ) ENGINE=${engine}`;
+    const fill: [string, unknown[]] = [
       `INSERT INTO ${EVALUATION_TABLE} (user_id, record_version${columns.map((c) => `, ${c}`).join('')})
-       SELECT cr.user_id, cr.record_version${reasons.map((r) => `, ${r.sql}`).join('')}
+       SELECT cr.user_id, cr.record_version${reasons.row.map((r) => `, ${r.sql}`).join('')}
          FROM credit_records cr WHERE ${inRange.sql}`,
-      [...reasons.flatMap((r) => r.params), ...inRange.params],
-    );
+      [...reasons.row.flatMap((r) => r.params), ...inRange.params],
+    ];
+    await m.query(`DROP TEMPORARY TABLE IF EXISTS ${EVALUATION_TABLE}`);
+    // SET STATEMENT: the size applies to this table only, not to the pooled connection's later work.
+    await m.query(`SET STATEMENT max_heap_table_size = ${Math.max(16_384, Math.floor(memoryBytes))} FOR ${create('MEMORY')}`);
+    let engine: ChunkEvaluation['engine'] = 'MEMORY';
+    try {
+      await m.query(...fill);
+    } catch (error) {
+      if (!isTableFull(error)) throw error;
+      // Only the temporary table was written (MEMORY: not transactional, so dropped whole); the range starts over.
+      engine = 'InnoDB';
+      await m.query(`DROP TEMPORARY TABLE ${EVALUATION_TABLE}`);
+      await m.query(create(engine));
+      await m.query(...fill);
+    }
+    if (reasons.marks.length) {
+      // One plain SELECT (a consistent, non-locking read under READ COMMITTED) of every excluded user of the range,
+      // tagged with the mark it belongs to; then each mark's users get their reason column set to 1.
+      const sets = reasons.marks.map((mark, i) => {
+        const users = mark.users((column) => userIdRangeSql(column, range));
+        return { sql: `SELECT ${i} AS mark, u.user_id FROM (${users.sql}) u`, params: users.params };
+      });
+      const rows: Array<{ mark: number; user_id: string }> = await m.query(
+        sets.map((q) => `(${q.sql})`).join(' UNION ALL '),
+        sets.flatMap((q) => q.params),
+      );
+      const byMark = reasons.marks.map(() => new Set<string>());
+      for (const row of rows) byMark[Number(row.mark)].add(row.user_id);
+      for (const [i, users] of byMark.entries()) {
+        const ids = [...users];
+        for (let at = 0; at < ids.length; at += MARK_BATCH) {
+          await m.query(`UPDATE ${EVALUATION_TABLE} SET ${columns[reasons.marks[i].reasonIndex]} = 1 WHERE user_id IN (?)`, [
+            ids.slice(at, at + MARK_BATCH),
+          ]);
+        }
+      }
+    }
     const eligible = columns.length ? `(${columns.map((c) => `e.${c}`).join(' + ')}) = 0` : '1 = 1';
+    const inOrder = userIdRangeSql('e.user_id', range);
     return {
+      engine,
       columns,
-      reasons: reasons.map((r) => r.reason),
+      reasons: reasons.row.map((r) => r.reason),
       eligibleSql: eligible,
-      // For SQL over `credit_records cr` (OffersRepository.createForEligible): the range, and evaluated eligible at
-      // that very record version (a record re-ingested since the evaluation is left for the next run).
+      inOrder,
+      // Evaluated eligible, and at that very record version still (a record re-ingested since the evaluation is left
+      // for the next run). STRAIGHT_JOIN: the evaluation table drives, primary-key lookups into credit_records.
       eligibleRecords: {
-        sql: `${inRange.sql} AND EXISTS (SELECT 1 FROM ${EVALUATION_TABLE} e WHERE e.user_id = cr.user_id AND e.record_version = cr.record_version AND ${eligible})`,
-        params: inRange.params,
+        from: `${EVALUATION_TABLE} e FORCE INDEX (PRIMARY) STRAIGHT_JOIN credit_records cr ON cr.user_id = e.user_id AND cr.record_version = e.record_version`,
+        where: { sql: `${inOrder.sql} AND ${eligible}`, params: inOrder.params },
+        orderBy: 'e.user_id',
       },
     };
   }
@@ -211,14 +292,14 @@ export class PrescreenRunsRepository {
     await m.query(
       `INSERT INTO credit_record_snapshots (${SNAPSHOT_COLUMNS})
        SELECT ${SNAPSHOT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
-         FROM ${EVALUATION_TABLE} e
+         FROM ${EVALUATION_TABLE} e FORCE INDEX (PRIMARY)
          STRAIGHT_JOIN credit_records cr ON cr.user_id = e.user_id AND cr.record_version = e.record_version
-        WHERE ${evaluation.eligibleSql}
+        WHERE ${evaluation.inOrder.sql} AND ${evaluation.eligibleSql}
           AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = e.user_id AND o.live_key = 1)
           AND NOT EXISTS (SELECT 1 FROM credit_record_snapshots s WHERE s.user_id = e.user_id AND s.record_version = e.record_version)
         ORDER BY e.user_id
        ON DUPLICATE KEY UPDATE credit_record_snapshots.record_version = credit_record_snapshots.record_version`,
-      [productId],
+      [...evaluation.inOrder.params, productId],
     );
   }
 

@@ -1,7 +1,7 @@
 import { CREDIT_RECORD_FIELD_BY_PATH, CREDIT_RECORD_FIELDS, CreditRecordField } from '../../credit-records/credit-record-fields';
 import { CriteriaRule, CriteriaScalar } from './criteria-rule';
 import { SQL_DECIMAL_TYPE } from './decimal';
-import { compileExclusions, EXCLUSION_REASONS, ExclusionContext, ExclusionReason, SqlFragment } from './exclusions';
+import { compileExcludedUsers, compileExclusions, EXCLUSION_REASONS, ExcludedUsers, ExclusionContext, ExclusionReason, SqlFragment } from './exclusions';
 
 export type { SqlFragment } from './exclusions';
 
@@ -12,6 +12,18 @@ export interface CompiledCheck extends SqlFragment {
   reason: string;
   ruleIndex?: number;
   exclusion?: ExclusionReason;
+  /** For an exclusion kept in a table: the same check in set form (the users it applies to). */
+  excludedUsers?: ExcludedUsers;
+}
+
+/**
+ * `reasons` in the form a range evaluation uses: each reason's checks on the record row (`0` when it has none) and,
+ * separately, the exclusions kept in tables as sets of users whose reason column is then set to 1. For every user,
+ * "row expression, or 1 when in one of the reason's sets" equals the reason's expression in `reasons`.
+ */
+export interface MarkedReasons {
+  row: Array<SqlFragment & { reason: string }>;
+  marks: Array<{ reasonIndex: number; exclusion: ExclusionReason; users: ExcludedUsers }>;
 }
 
 export interface CompiledCriteria {
@@ -26,6 +38,8 @@ export interface CompiledCriteria {
    * reason order: SUM() each to count users per reason, each user once per reason.
    */
   reasons: Array<SqlFragment & { reason: string }>;
+  /** The same reasons, with the exclusions kept in tables as sets of users to mark (PrescreenRunsRepository.evaluateRange). */
+  marked: MarkedReasons;
 }
 
 const ALIAS = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -111,8 +125,9 @@ export function compileCriteria(
   });
   if (options.exclusions) {
     const compiled = compileExclusions(alias, options.exclusions);
+    const sets = compileExcludedUsers(options.exclusions);
     for (const reason of EXCLUSION_REASONS) {
-      checks.push({ column: `excl_${reason.toLowerCase()}`, reason, exclusion: reason, ...compiled[reason] });
+      checks.push({ column: `excl_${reason.toLowerCase()}`, reason, exclusion: reason, ...compiled[reason], excludedUsers: sets[reason] });
     }
   }
 
@@ -129,7 +144,21 @@ export function compileCriteria(
       ? { reason, sql: same[0].sql, params: same[0].params }
       : { reason, sql: `GREATEST(${same.map((c) => c.sql).join(', ')})`, params: same.flatMap((c) => c.params) };
   });
-  return { checks, selectList, eligible, reasons };
+  const marked: MarkedReasons = { row: [], marks: [] };
+  reasons.forEach(({ reason }, reasonIndex) => {
+    const onRow = checks.filter((c) => c.reason === reason && !c.excludedUsers);
+    marked.row.push(
+      onRow.length === 0
+        ? { reason, sql: '0', params: [] }
+        : onRow.length === 1
+          ? { reason, sql: onRow[0].sql, params: onRow[0].params }
+          : { reason, sql: `GREATEST(${onRow.map((c) => c.sql).join(', ')})`, params: onRow.flatMap((c) => c.params) },
+    );
+    for (const c of checks) {
+      if (c.reason === reason && c.excludedUsers) marked.marks.push({ reasonIndex, exclusion: c.exclusion!, users: c.excludedUsers });
+    }
+  });
+  return { checks, selectList, eligible, reasons, marked };
 }
 
 /**

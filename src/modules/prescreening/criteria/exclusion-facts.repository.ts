@@ -11,7 +11,7 @@ type MutableFacts = {
 /**
  * Reads what the exclusion tables (user_preferences, partner_relationships, partner_delinquencies) say about
  * some users, for the in-process evaluator (explaining one user's reasons, tests). Three set-based queries
- * whatever the number of users; bulk runs use the SQL compiler's EXISTS probes instead.
+ * whatever the number of users; bulk runs evaluate inside MySQL instead (compileCriteria: EXISTS probes or marks).
  */
 @Injectable()
 export class ExclusionFactsRepository {
