@@ -19,6 +19,12 @@ export class DisclosureLedger {
     await this.repository.insert(m, d);
   }
 
+  /** `record` for many disclosures of one transaction (the batched partner fetch), in one statement. */
+  async recordMany(m: EntityManager, ds: readonly NewDisclosure[]): Promise<void> {
+    if (!m.queryRunner?.isTransactionActive) throw new Error('DisclosureLedger.recordMany must run inside the disclosing transaction');
+    await this.repository.insertMany(m, ds);
+  }
+
   async listForUser(userId: string, page: { limit: number; cursor?: string }): Promise<Page<DisclosureView>> {
     const after = decodeCursor(page.cursor);
     const rows = await this.repository.pageOfUser(userId, after, page.limit);

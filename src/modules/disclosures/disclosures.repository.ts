@@ -27,6 +27,14 @@ export class DisclosuresRepository {
     return String(result.insertId);
   }
 
+  /** Many disclosures in one multi-row INSERT (batched fetches): one round trip however many rows. */
+  async insertMany(m: EntityManager, ds: readonly NewDisclosure[]): Promise<void> {
+    if (ds.length === 0) return;
+    await m.query('INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256, request_id) VALUES ?', [
+      ds.map((d) => [d.userId, d.partnerId, d.consentId ?? null, d.referralId ?? null, d.kind, JSON.stringify(d.sharedFields), d.artefactSha256 ?? null, d.requestId ?? null]),
+    ]);
+  }
+
   /** `limit + 1` rows after `afterId`, so the caller can tell whether another page exists. */
   async pageOfUser(userId: string, afterId: string | undefined, limit: number): Promise<DisclosureRow[]> {
     return this.dataSource.query(

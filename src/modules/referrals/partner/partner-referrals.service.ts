@@ -9,7 +9,9 @@ import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { PartnerReferralView, PartnerReferralWithFile } from './dto/partner-referrals.dto';
+import { DeliverableReader } from './deliverable-reader';
 import { DeliverableRow, PartnerReferralRow, PartnerReferralsRepository } from './partner-referrals.repository';
+import { CLOSED_FOR_SHARING, ReferralDisclosureBatcher } from './referral-disclosure.batcher';
 
 /**
  * 410: the referral exists and is the partner's, but its file may no longer be handed out — the applicant revoked
@@ -22,8 +24,6 @@ export class ReferralFileGoneError extends DomainError {
   }
 }
 
-/** Referrals whose file is no longer justified by an open application. */
-const CLOSED_FOR_SHARING: readonly ReferralStatus[] = ['WITHDRAWN', 'EXPIRED'];
 /** Acknowledging these again (or after the bank moved on to a decision) answers like the first acknowledgement. */
 const ACKNOWLEDGED_OR_LATER: readonly ReferralStatus[] = ['ACKNOWLEDGED', 'PENDING_REVIEW', 'APPROVED', 'DECLINED'];
 
@@ -38,13 +38,20 @@ const toView = (r: PartnerReferralRow): PartnerReferralView => ({
 /** The partner bank's referral use cases: list, fetch (a disclosure), acknowledge. */
 @Injectable()
 export class PartnerReferralsService {
+  /** Owned here rather than providers of their own: the fetch is their only user. */
+  private readonly reader: DeliverableReader;
+  private readonly disclosures: ReferralDisclosureBatcher;
+
   constructor(
     private readonly tx: TransactionRunner,
     private readonly repository: PartnerReferralsRepository,
     private readonly transitions: ReferralTransitions,
-    private readonly ledger: DisclosureLedger,
+    ledger: DisclosureLedger,
     private readonly audit: AuditWriter,
-  ) {}
+  ) {
+    this.reader = new DeliverableReader(repository);
+    this.disclosures = new ReferralDisclosureBatcher(tx, repository, transitions, ledger, audit);
+  }
 
   async list(partnerId: string, query: { status?: ReferralStatus; limit: number; cursor?: string }): Promise<Page<PartnerReferralView>> {
     const after = decodeCursor(query.cursor);
@@ -54,48 +61,23 @@ export class PartnerReferralsService {
 
   /**
    * Hands out the signed file. The disclosure ledger row and the audit entry commit in the same transaction as the
-   * READY → DELIVERED move, before the answer is built: a file that left is always on record.
+   * READY → DELIVERED move, before the answer is built: a file that left is always on record. That transaction is
+   * shared with the fetches running at the same time (ReferralDisclosureBatcher); the plain read here (also shared:
+   * DeliverableReader) only answers 404 / 410 early and supplies the file, and the batch re-checks status and consent
+   * under the row lock.
    */
   async fetch(actor: RequestActor, publicId: string): Promise<PartnerReferralWithFile> {
     const partnerId = partnerIdOf(actor);
     const key = referralKey(publicId);
-    return this.tx.run(async (m) => {
-      const r = await this.repository.lockOfPartner(m, partnerId, key);
-      if (!r) throw await this.notFound(actor, key);
-      if (r.consent_status !== 'ACTIVE') throw new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
-      if (CLOSED_FOR_SHARING.includes(r.status)) throw new ReferralFileGoneError('referral-closed', `The referral is ${r.status}`);
-      if (!r.file_jws || !r.file_sha256) throw new Error(`referral ${r.id} is ${r.status} without a file`);
-      let status = r.status;
-      if (status === 'READY') {
-        const moved = await this.transitions.move(m, r.id, 'DELIVERED', { type: 'partner', id: actor.principal.id }, { note: 'fetched' });
-        if (moved.moved) status = 'DELIVERED';
-      }
-      const fields = sharedFieldsOf(r);
-      await this.ledger.record(m, {
-        userId: r.user_id,
-        partnerId,
-        consentId: r.consent_id,
-        referralId: r.id,
-        kind: 'REFERRAL_FILE',
-        sharedFields: fields,
-        artefactSha256: r.file_sha256,
-        requestId: actor.requestId,
-      });
-      await this.audit.append(
-        {
-          ...partnerAuditFields(actor),
-          action: 'referral.file.disclosed',
-          resourceType: 'referral',
-          resourceId: toPublicId('ref', r.id),
-          subjectUserHash: this.audit.subjectHash(r.user_id),
-          outcome: 'SUCCESS',
-          httpStatus: 200,
-          details: { fileSha256: r.file_sha256, sharedFields: fields, consentId: toPublicId('cns', r.consent_id), statusBefore: r.status },
-        },
-        m,
-      );
-      return { ...toView({ ...r, status }), file: r.file_jws };
-    });
+    const r = await this.reader.read(partnerId, key);
+    if (!r) throw await this.notFound(actor, key);
+    if (r.consent_status !== 'ACTIVE') throw consentRevoked();
+    if (CLOSED_FOR_SHARING.includes(r.status)) throw referralClosed(r.status);
+    if (!r.file_jws || !r.file_sha256) throw new Error(`referral ${r.id} is ${r.status} without a file`);
+    const outcome = await this.disclosures.disclose({ row: r, actor, partnerId, sharedFields: sharedFieldsOf(r) });
+    if ('missing' in outcome) throw new NotFoundError('referral');
+    if (!outcome.disclosed) throw outcome.gone === 'consent-revoked' ? consentRevoked() : referralClosed(outcome.status);
+    return { ...toView({ ...r, status: outcome.status }), file: r.file_jws };
   }
 
   /** DELIVERED → ACKNOWLEDGED; a repeat answers the same. From READY it is 409: the bank has not fetched the file. */
@@ -146,6 +128,9 @@ export class PartnerReferralsService {
     return new NotFoundError('referral');
   }
 }
+
+const consentRevoked = () => new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
+const referralClosed = (status: ReferralStatus) => new ReferralFileGoneError('referral-closed', `The referral is ${status}`);
 
 /** The table key of a public id, or 404 (an id we never issued is a missing referral). */
 function referralKey(publicId: string): string {

@@ -1,0 +1,180 @@
+import { Logger } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { toPublicId } from '../../../common/public-id';
+import { TransactionRunner } from '../../../infra/database/transaction.runner';
+import { AuditEntryInput } from '../../audit/audit-entry';
+import { AuditWriter } from '../../audit/audit.writer';
+import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
+import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
+import { NewDisclosure } from '../../disclosures/disclosure';
+import { ReferralStatus } from '../referral-state';
+import { ReferralTransitions } from '../referral-transitions';
+import { DeliverableRow, PartnerReferralsRepository } from './partner-referrals.repository';
+
+/** Most fetches one batch transaction records (bounds the IN lists and the multi-row INSERTs). */
+export const DISCLOSURE_BATCH_MAX = 200;
+
+/** Referrals whose file is no longer justified by an open application. */
+export const CLOSED_FOR_SHARING: readonly ReferralStatus[] = ['WITHDRAWN', 'EXPIRED'];
+
+/** One fetch as the batcher sees it: the row its plain read found (already validated) and who asks. */
+export interface DisclosureRequest {
+  row: DeliverableRow;
+  actor: RequestActor;
+  partnerId: string;
+  sharedFields: string[];
+}
+
+/** What a fetch learns once its batch committed: disclosed (with the status to answer), or gone (nothing recorded). */
+export type DisclosureOutcome =
+  | { disclosed: true; status: ReferralStatus }
+  | { disclosed: false; gone: 'consent-revoked' | 'referral-closed'; status: ReferralStatus }
+  | { disclosed: false; missing: true };
+
+interface Pending {
+  request: DisclosureRequest;
+  resolve: (outcome: DisclosureOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for partner fetches (docs/DECISIONS.md "Batched partner fetches"). A fetch is a disclosure and must be
+ * on record (ledger row + `referral.file.disclosed` audit entry, READY → DELIVERED on the first one) before its answer
+ * leaves; done one transaction per fetch it cost ~8 round trips and one redo-log fsync each, which capped the path far
+ * below its target. Here the fetches that arrive while a batch is being written wait and go together in the next
+ * one, in ONE transaction: lock the batch's referral rows, re-check status and consent under the lock (the plain
+ * read before may be stale: a request whose referral was withdrawn or whose consent was revoked meanwhile gets its
+ * 410 and records nothing), move the READY ones set-based with their timeline rows, insert the ledger rows and the
+ * audit entries multi-row, commit, and only then settle each request's promise — nothing is answered that could
+ * still roll back. A deadlock re-runs the whole batch (TransactionRunner); any other failure re-runs each member
+ * alone, so one bad request cannot fail its neighbours.
+ */
+export class ReferralDisclosureBatcher {
+  private readonly logger = new Logger(ReferralDisclosureBatcher.name);
+  private pending: Pending[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly tx: TransactionRunner,
+    private readonly repository: PartnerReferralsRepository,
+    private readonly transitions: ReferralTransitions,
+    private readonly ledger: DisclosureLedger,
+    private readonly audit: AuditWriter,
+  ) {}
+
+  /** Resolves once the disclosure is committed (or found not allowed under the lock); rejects if it could not be written. */
+  disclose(request: DisclosureRequest): Promise<DisclosureOutcome> {
+    return new Promise<DisclosureOutcome>((resolve, reject) => {
+      this.pending.push({ request, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /**
+   * One flush loop at a time: batches never overlap, so they never wait on each other's row locks (two loops measured
+   * no better on this 2-core machine: the process, not MariaDB, is the limit).
+   */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, DISCLOSURE_BATCH_MAX);
+        try {
+          const outcomes = await this.tx.run((m) => this.write(m, batch.map((p) => p.request)));
+          batch.forEach((p, i) => p.resolve(outcomes[i]));
+        } catch (error) {
+          if (batch.length === 1) batch[0].reject(error);
+          else {
+            this.logger.warn({ size: batch.length, err: (error as Error).message }, 'disclosure batch failed; retrying its fetches one by one');
+            for (const p of batch) {
+              await this.tx.run((m) => this.write(m, [p.request])).then((o) => p.resolve(o[0]), p.reject);
+            }
+          }
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** The batch's writes, in the caller's transaction; returns one outcome per request, in order. */
+  private async write(m: EntityManager, batch: DisclosureRequest[]): Promise<DisclosureOutcome[]> {
+    const ids = [...new Set(batch.map((r) => r.row.id))];
+    const locked = await this.repository.lockForDisclosure(m, ids);
+
+    // Referrals still READY under the lock move to DELIVERED, one move per referral however often it is fetched in
+    // this batch; the timeline names the partner that fetched it (a referral belongs to one partner).
+    const toDeliver = new Map<string, string>();
+    for (const r of batch) {
+      const now = locked.get(r.row.id);
+      if (now && now.status === 'READY' && now.consent_status === 'ACTIVE') toDeliver.set(r.row.id, r.actor.principal.id);
+    }
+    const delivered = new Set<string>();
+    for (const [partnerCode, referralIds] of groupBy(toDeliver)) {
+      const moved = await this.transitions.moveMany(m, 'DELIVERED', { type: 'partner', id: partnerCode }, referralIds.map((referralId) => ({ referralId })), { note: 'fetched' });
+      for (const mv of moved) delivered.add(mv.referralId);
+    }
+
+    const outcomes: DisclosureOutcome[] = [];
+    const disclosures: NewDisclosure[] = [];
+    const entries: AuditEntryInput[] = [];
+    // The status each referral had before this batch's fetches of it, advanced as they are replayed in arrival order:
+    // the first fetch of a READY referral says statusBefore READY, a second one in the same batch DELIVERED, as if
+    // they had run one after the other.
+    const statusNow = new Map<string, ReferralStatus>();
+    for (const r of batch) {
+      const now = locked.get(r.row.id);
+      if (!now) {
+        outcomes.push({ disclosed: false, missing: true });
+        continue;
+      }
+      if (now.consent_status !== 'ACTIVE') {
+        outcomes.push({ disclosed: false, gone: 'consent-revoked', status: now.status });
+        continue;
+      }
+      if (CLOSED_FOR_SHARING.includes(now.status)) {
+        outcomes.push({ disclosed: false, gone: 'referral-closed', status: now.status });
+        continue;
+      }
+      const before = statusNow.get(r.row.id) ?? now.status;
+      const after = before === 'READY' && delivered.has(r.row.id) ? 'DELIVERED' : before;
+      statusNow.set(r.row.id, after);
+      outcomes.push({ disclosed: true, status: after });
+      disclosures.push({
+        userId: r.row.user_id,
+        partnerId: r.partnerId,
+        consentId: r.row.consent_id,
+        referralId: r.row.id,
+        kind: 'REFERRAL_FILE',
+        sharedFields: r.sharedFields,
+        artefactSha256: r.row.file_sha256!,
+        requestId: r.actor.requestId,
+      });
+      entries.push({
+        ...partnerAuditFields(r.actor),
+        action: 'referral.file.disclosed',
+        resourceType: 'referral',
+        resourceId: toPublicId('ref', r.row.id),
+        subjectUserHash: this.audit.subjectHash(r.row.user_id),
+        outcome: 'SUCCESS',
+        httpStatus: 200,
+        details: { fileSha256: r.row.file_sha256, sharedFields: r.sharedFields, consentId: toPublicId('cns', r.row.consent_id), statusBefore: before },
+      });
+    }
+    if (disclosures.length) {
+      await this.ledger.recordMany(m, disclosures);
+      await this.audit.appendMany(entries, m);
+    }
+    return outcomes;
+  }
+}
+
+function groupBy(byKey: Map<string, string>): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const [key, group] of byKey) {
+    const list = groups.get(group);
+    if (list) list.push(key);
+    else groups.set(group, [key]);
+  }
+  return groups;
+}

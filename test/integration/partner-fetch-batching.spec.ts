@@ -1,0 +1,191 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
+import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
+import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
+import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
+
+/**
+ * The batched partner fetch (ReferralDisclosureBatcher) and the verified-token cache, on real MariaDB and Redis:
+ * concurrent fetches share transactions but every fetch stays its own disclosure; a referral changed between the
+ * plain read and the batch's row lock gets its 410; a remembered token stops working when its partner is suspended.
+ */
+jest.setTimeout(120_000);
+
+describe('batched partner fetches', () => {
+  let api: NestFastifyApplication;
+  let db: DataSource;
+  let bank: BankClient;
+  let token: string;
+  const users = userIds(7);
+  const refs: string[] = [];
+  const key = (publicId: string) => publicId.slice(4);
+  const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
+  const fetch = (publicId: string, t = token) =>
+    inject(api, { method: 'GET', url: `/partner/v1/referrals/${publicId}`, headers: { authorization: `Bearer ${t}` } });
+  const auditOf = (action: string, publicId: string): Promise<Array<{ details: string; request_id: string }>> =>
+    db.query(
+      `SELECT details, request_id FROM audit_inbox WHERE action = ? AND resource_id = ?
+       UNION ALL SELECT details, request_id FROM audit_events WHERE action = ? AND resource_id = ?`,
+      [action, publicId, action, publicId],
+    );
+  const count = async (sql: string, params: unknown[]) => Number((await db.query(sql, params))[0].n);
+
+  beforeAll(async () => {
+    api = await startHttpApp();
+    db = dataSourceOf(api);
+    bank = new BankClient(uniqueCode('BF'));
+    await registerPartner(api, bank.code, { keys: [bank.publicJwk()] });
+    const productCode = await createProduct(api, bank.code, ['applicant.name', 'creditRecord.score']);
+    await ingest(api, users);
+    const worker: INestApplicationContext = await startWorker();
+    try {
+      await prescreen(api, productCode);
+    } finally {
+      await worker.close();
+    }
+    for (const u of users) refs.push(await apply(api, u, productCode));
+    for (const r of refs) await pack(r);
+    token = await bank.accessToken(api);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('30 concurrent fetches of 3 referrals: one DELIVERED move and timeline row per referral, one ledger row and audit entry per fetch', async () => {
+    const targets = refs.slice(0, 3);
+    const order = Array.from({ length: 30 }, (_, i) => targets[i % 3]);
+    const answers = await Promise.all(order.map((r) => fetch(r)));
+    for (const [i, res] of answers.entries()) {
+      expect([order[i], res.statusCode]).toEqual([order[i], 200]);
+      expect(res.json()).toMatchObject({ id: order[i], status: 'DELIVERED', file: expect.any(String) });
+    }
+    for (const r of targets) {
+      expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(r)])).toEqual([{ status: 'DELIVERED' }]);
+      expect(await db.query("SELECT from_status, actor_type, actor_id, note FROM referral_timeline WHERE referral_id = ? AND to_status = 'DELIVERED'", [key(r)])).toEqual([
+        { from_status: 'READY', actor_type: 'partner', actor_id: bank.code, note: 'fetched' },
+      ]);
+      const ledger: Array<{ kind: string; request_id: string }> = await db.query('SELECT kind, request_id FROM disclosures WHERE referral_id = ?', [key(r)]);
+      expect(ledger).toHaveLength(10);
+      expect(new Set(ledger.map((d) => d.request_id)).size).toBe(10);
+      const disclosed = await auditOf('referral.file.disclosed', r);
+      expect(disclosed).toHaveLength(10);
+      // Exactly one of the ten saw the referral READY (the one that moved it), as if they had run one after another.
+      const before = disclosed.map((e) => JSON.parse(e.details).statusBefore);
+      expect(before.filter((s) => s === 'READY')).toHaveLength(1);
+      expect(before.filter((s) => s === 'DELIVERED')).toHaveLength(9);
+    }
+    // Every call also got its partner_api.call entry.
+    expect(await count(
+      `SELECT COUNT(*) AS n FROM (SELECT request_id FROM audit_inbox WHERE action = 'partner_api.call' AND partner_code = ?
+        UNION ALL SELECT request_id FROM audit_events WHERE action = 'partner_api.call' AND partner_code = ?) x`,
+      [bank.code, bank.code],
+    )).toBeGreaterThanOrEqual(30);
+  });
+
+  it('answers 410 consent-revoked when the consent is revoked between the plain read and the row lock, recording nothing', async () => {
+    const r = refs[3];
+    const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(r)]);
+    const holder = db.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction('READ COMMITTED');
+      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(r)]);
+      // inject() starts only when awaited: start it now, so that it runs into the lock.
+      const pending = fetch(r).then((res) => res);
+      await waitForLockWait(db, key(r));
+      await holder.query("UPDATE consents SET status = 'REVOKED', revoked_at = NOW(3) WHERE id = ?", [consent_id]);
+      await holder.commitTransaction();
+      const res = await pending;
+      expect(res.statusCode).toBe(410);
+      expect(res.json().type).toBe('https://errors.referral-gateway.dev/consent-revoked');
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(r)])).toEqual([{ status: 'READY' }]);
+    expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(r)])).toBe(0);
+    expect(await auditOf('referral.file.disclosed', r)).toEqual([]);
+    expect(await count("SELECT COUNT(*) AS n FROM referral_timeline WHERE referral_id = ? AND to_status = 'DELIVERED'", [key(r)])).toBe(0);
+  });
+
+  it('answers 410 referral-closed when the referral is withdrawn between the plain read and the row lock', async () => {
+    const r = refs[4];
+    const holder = db.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction('READ COMMITTED');
+      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(r)]);
+      // inject() starts only when awaited: start it now, so that it runs into the lock.
+      const pending = fetch(r).then((res) => res);
+      await waitForLockWait(db, key(r));
+      await holder.query("UPDATE referrals SET status = 'WITHDRAWN' WHERE id = ?", [key(r)]);
+      await holder.commitTransaction();
+      const res = await pending;
+      expect(res.statusCode).toBe(410);
+      expect(res.json().type).toBe('https://errors.referral-gateway.dev/referral-closed');
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(r)])).toBe(0);
+  });
+
+  it('keeps the ledger exact when the applicant revokes the consent while fetches race it', async () => {
+    const r = refs[5];
+    const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(r)]);
+    const fetches = Array.from({ length: 20 }, () => fetch(r));
+    const revoke = inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${consent_id}`, headers: userHeaders(users[5]) });
+    const [answers, revoked] = await Promise.all([Promise.all(fetches), revoke]);
+    expect(revoked.statusCode).toBe(200);
+    const served = answers.filter((a) => a.statusCode === 200).length;
+    for (const a of answers) {
+      expect([200, 410]).toContain(a.statusCode);
+      if (a.statusCode === 410) expect(a.json().type).toMatch(/consent-revoked|referral-closed/);
+    }
+    expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(r)])).toBe(served);
+    expect(await auditOf('referral.file.disclosed', r)).toHaveLength(served);
+    // Once the revocation committed, nothing more is served.
+    expect((await fetch(r)).statusCode).toBe(410);
+  });
+
+  it("stops a remembered token once its partner is suspended: at once on the instance that suspends, within the directory's TTL elsewhere", async () => {
+    const other = await startHttpApp();
+    try {
+      const suspended = new BankClient(uniqueCode('BFS'));
+      await suspended.register(api);
+      const t = await suspended.accessToken(api);
+      const list = (app: NestFastifyApplication) =>
+        inject(app, { method: 'GET', url: '/partner/v1/referrals', headers: { authorization: `Bearer ${t}` } });
+      // Both instances have verified (and remembered) the token.
+      expect((await list(api)).statusCode).toBe(200);
+      expect((await list(other)).statusCode).toBe(200);
+      expect((await list(other)).statusCode).toBe(200);
+      const patched = await inject(other, { method: 'PATCH', url: `/v1/admin/partners/${suspended.code}`, headers: adminHeaders(), payload: { status: 'SUSPENDED' } });
+      expect(patched.statusCode).toBe(200);
+      const suspendedAt = Date.now();
+      const here = await list(other);
+      expect(here.statusCode).toBe(401);
+      expect(here.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+      await eventually(async () => (await list(api)).statusCode === 401, 8_000, 100);
+      expect(Date.now() - suspendedAt).toBeLessThan(7_000);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+/**
+ * Waits until a statement of this database locking `referralId` is running: the test holds that row's lock, so such a
+ * statement is waiting for it. (MariaDB may show the wait in PROCESSLIST, state "Statistics", before INNODB_TRX does.)
+ */
+async function waitForLockWait(db: DataSource, referralId: string): Promise<void> {
+  await eventually(async () => {
+    const rows: Array<{ q: string | null }> = await db.query(
+      "SELECT INFO AS q FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND COMMAND = 'Query' AND INFO LIKE '%FOR UPDATE%'",
+    );
+    return rows.some((r) => r.q?.includes(`'${referralId}'`));
+  }, 10_000, 20);
+}
