@@ -226,6 +226,8 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error('bench failed:', error instanceof Error ? error.stack : error);
+  // undici's "fetch failed" hides the reason (refused, reset, closed) in `cause`.
+  const cause = error instanceof Error && error.cause ? `\ncaused by: ${error.cause instanceof Error ? error.cause.stack : String(error.cause)}` : '';
+  console.error('bench failed:', error instanceof Error ? error.stack : error, cause);
   process.exit(1);
 });

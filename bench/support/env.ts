@@ -22,9 +22,10 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
   const runId = `${Date.now()}`;
   const database = `bench_${runId}`;
   const env: Record<string, string> = {
-    // test: quiet logs, development-only HS256 platform tokens allowed; the rate limit is lifted below.
+    // test: development-only HS256 platform tokens allowed; the rate limit is lifted below. Errors only in the logs:
+    // a gateway process that fails during a run must say why.
     NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: 'error',
     DATABASE_URL: `${MYSQL_SERVER_URL}/${database}`,
     REDIS_URL: REDIS_SERVER_URL,
     REDIS_PREFIX: `{rgb-${runId}}`,

@@ -37,10 +37,14 @@ export function nextMessage<T>(child: ChildProcess, accept: (m: any) => boolean 
   });
 }
 
+/** Children being stopped on purpose: any other exit of a gateway process is reported. */
+const stopping = new WeakSet<ChildProcess>();
+
 /** Stops a child we started (SIGTERM, then SIGKILL after a grace period). */
 export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  stopping.add(child);
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
@@ -68,6 +72,9 @@ export async function startGatewayProcess(bench: BenchEnvironment, role: 'api' |
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const baseUrl = `http://127.0.0.1:${port}`;
+  child.once('exit', (code, signal) => {
+    if (!stopping.has(child)) console.error(`gateway ${role} process ${child.pid} exited unexpectedly (code ${code}, signal ${signal})`);
+  });
   if (role === 'api') await waitForHttp(child, `${baseUrl}/.well-known/jwks.json`);
   return { child, baseUrl };
 }
