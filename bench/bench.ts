@@ -144,7 +144,7 @@ async function main() {
 
     step(`gateway: ${SIZES.referrals.toLocaleString()} applications over HTTP (POST /v1/me/applications, no worker running)`);
     const applied = await applyOverHttp(dataSource, bench, api.baseUrl, productCode, { count: SIZES.referrals, connections: SIZES.applyConnections });
-    record({ key: 'gateway.apply', group: 'gateway', label: 'apply POST /v1/me/applications', value: applied.applicationsPerSec, unit: 'applications/s', note: `${applied.referralIds.length.toLocaleString()} applicants in ${applied.seconds.toFixed(1)} s, own platform JWT and Idempotency-Key each, ${SIZES.applyConnections} connections` });
+    record({ key: 'gateway.apply', group: 'gateway', label: 'apply POST /v1/me/applications', value: applied.applicationsPerSec, unit: 'applications/s', note: `${applied.referralIds.length.toLocaleString()} applicants in ${applied.seconds.toFixed(1)} s, own platform JWT and Idempotency-Key each, ${SIZES.applyConnections} connections${applied.retried ? `; ${applied.retried} sent again on a stale keep-alive socket` : ''}` });
 
     step(`gateway: packaging of ${SIZES.referrals.toLocaleString()} referrals (outbox -> BullMQ -> ${SIZES.packagingWorkers} worker processes -> signed file -> referral.ready)`);
     const packaging = await packageReferrals(dataSource, bench, applied.referralIds, { workers: SIZES.packagingWorkers, timeoutMs: QUICK ? 600_000 : 3_600_000 });

@@ -1,6 +1,6 @@
 import { BenchEnvironment } from '../support/env';
 import { startGatewayProcess, stopChild } from '../support/processes';
-import { sleep } from '../support/timing';
+import { fetchRetryingStaleSocket, sleep } from '../support/timing';
 
 /** The card product every pre-screen figure of the bench uses (rules on six fields, all exclusions). */
 export const BENCH_CRITERIA = [
@@ -14,9 +14,9 @@ export const BENCH_CRITERIA = [
 
 export async function createBenchCardProduct(baseUrl: string, adminToken: string, partnerCode: string): Promise<string> {
   const code = `BENCH_CARD_${Date.now().toString(36).toUpperCase()}`;
-  const res = await fetch(`${baseUrl}/v1/admin/card-products`, {
+  const res = await fetchRetryingStaleSocket(`${baseUrl}/v1/admin/card-products`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}`, 'idempotency-key': `bench-product-${code}` },
     body: JSON.stringify({
       code,
       partnerCode,
@@ -50,16 +50,16 @@ export async function prescreenRun(bench: BenchEnvironment, baseUrl: string, adm
   try {
     await sleep(2000); // the worker's start-up (BullMQ connections) stays out of the measured time
     const start = process.hrtime.bigint();
-    const created = await fetch(`${baseUrl}/v1/admin/card-products/${productCode}/prescreen-runs`, {
+    const created = await fetchRetryingStaleSocket(`${baseUrl}/v1/admin/card-products/${productCode}/prescreen-runs`, {
       method: 'POST',
-      headers: { ...headers, 'content-type': 'application/json' },
+      headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': `bench-run-${productCode}` },
       body: '{}',
     });
     if (created.status === 404) return null;
     if (created.status !== 202) throw new Error(`prescreen run: HTTP ${created.status} ${await created.text()}`);
     const { id } = (await created.json()) as { id: string };
     for (;;) {
-      const res = await fetch(`${baseUrl}/v1/admin/prescreen-runs/${id}`, { headers });
+      const res = await fetchRetryingStaleSocket(`${baseUrl}/v1/admin/prescreen-runs/${id}`, { headers });
       const run = (await res.json()) as {
         status: string;
         progress: { evaluated: number; total: number };

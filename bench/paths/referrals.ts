@@ -4,7 +4,7 @@ import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-to
 import { HttpLoadFigures, runAutocannon } from '../support/autocannon';
 import { BenchEnvironment } from '../support/env';
 import { GatewayProcess, startGatewayProcess, stopChild } from '../support/processes';
-import { runPool, sleep } from '../support/timing';
+import { fetchRetryingStaleSocket, runPool, sleep } from '../support/timing';
 import { BenchBank } from './token';
 
 /**
@@ -18,6 +18,8 @@ export interface ApplyFigures {
   applicationsPerSec: number;
   seconds: number;
   referralIds: string[];
+  /** Requests sent again (same Idempotency-Key) after failing on a stale keep-alive socket. */
+  retried: number;
 }
 
 export interface PackagingFigures {
@@ -56,20 +58,21 @@ export async function applyOverHttp(
     key: `bench-apply-${i}`,
   }));
   const referralIds: string[] = new Array(requests.length);
+  let retried = 0;
   const started = process.hrtime.bigint();
   await runPool(requests.length, opts.connections, async (i) => {
     const { token, body, key } = requests[i];
-    const res = await fetch(`${baseUrl}/v1/me/applications`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': key },
-      body,
-    });
+    const res = await fetchRetryingStaleSocket(
+      `${baseUrl}/v1/me/applications`,
+      { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': key }, body },
+      () => retried++,
+    );
     const text = await res.text();
     if (res.status !== 201) throw new Error(`apply ${i}: HTTP ${res.status} ${text.slice(0, 300)}`);
     referralIds[i] = (JSON.parse(text) as { id: string }).id;
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { applicationsPerSec: requests.length / seconds, seconds, referralIds };
+  return { applicationsPerSec: requests.length / seconds, seconds, referralIds, retried };
 }
 
 /**
@@ -128,7 +131,7 @@ export async function packageReferrals(
 /** A partner access token with the read scope, through the real token endpoint (RFC 7523 assertion). */
 export async function readToken(baseUrl: string, publicBaseUrl: string, bank: BenchBank): Promise<string> {
   const body = `${bank.tokenRequestBody(`${publicBaseUrl}/oauth/token`)}&scope=referrals%3Aread`;
-  const res = await fetch(`${baseUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const res = await fetchRetryingStaleSocket(`${baseUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
   if (res.status !== 200) throw new Error(`read token: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }

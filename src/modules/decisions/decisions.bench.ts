@@ -59,37 +59,3 @@ export function bulkDecisionBodies(referralIds: string[], linesPerBody = 5_000, 
   }
   return bodies;
 }
-
-export interface BulkDecisionFigures {
-  lines: number;
-  seconds: number;
-  linesPerSec: number;
-}
-
-/**
- * POSTs the bodies to /partner/v1/decisions at `baseUrl` with a partner access token (scope referrals:decide),
- * `connections` requests in flight. Every line must come back 200, else it throws: no speed for work not done.
- */
-export async function postBulkDecisions(baseUrl: string, accessToken: string, bodies: Buffer[], connections = 2): Promise<BulkDecisionFigures> {
-  let lines = 0;
-  let next = 0;
-  const started = process.hrtime.bigint();
-  const lane = async () => {
-    for (let i = next++; i < bodies.length; i = next++) {
-      const res = await fetch(`${baseUrl}/partner/v1/decisions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${accessToken}` },
-        body: bodies[i],
-      });
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`bulk decisions body ${i}: HTTP ${res.status} ${text.slice(0, 300)}`);
-      const { results } = JSON.parse(text) as { results: { status: number }[] };
-      const bad = results.filter((r) => r.status !== 200);
-      if (bad.length) throw new Error(`bulk decisions body ${i}: ${bad.length} lines not 200 (first: ${JSON.stringify(bad[0]).slice(0, 300)})`);
-      lines += results.length;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(connections, bodies.length) }, lane));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { lines, seconds, linesPerSec: lines / seconds };
-}
