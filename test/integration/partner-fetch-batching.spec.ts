@@ -1,6 +1,9 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+import { randomUUID } from 'node:crypto';
+import { AuditWriter } from '../../src/modules/audit/audit.writer';
+import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
@@ -18,12 +21,23 @@ describe('batched partner fetches', () => {
   let db: DataSource;
   let bank: BankClient;
   let token: string;
-  const users = userIds(7);
+  const users = userIds(10);
   const refs: string[] = [];
   const key = (publicId: string) => publicId.slice(4);
   const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
-  const fetch = (publicId: string, t = token) =>
-    inject(api, { method: 'GET', url: `/partner/v1/referrals/${publicId}`, headers: { authorization: `Bearer ${t}` } });
+  const fetch = (publicId: string, t = token, requestId?: string) =>
+    inject(api, {
+      method: 'GET',
+      url: `/partner/v1/referrals/${publicId}`,
+      headers: { authorization: `Bearer ${t}`, ...(requestId ? { 'x-request-id': requestId } : {}) },
+    });
+  /** The partner_api.call entries of one request (inbox or already chained). */
+  const callsOf = (requestId: string): Promise<Array<{ resource_id: string; http_status: number; outcome: string; details: string; actor_id: string }>> =>
+    db.query(
+      `SELECT resource_id, http_status, outcome, details, actor_id FROM audit_inbox WHERE action = 'partner_api.call' AND request_id = ?
+       UNION ALL SELECT resource_id, http_status, outcome, details, actor_id FROM audit_events WHERE action = 'partner_api.call' AND request_id = ?`,
+      [requestId, requestId],
+    );
   const auditOf = (action: string, publicId: string): Promise<Array<{ details: string; request_id: string }>> =>
     db.query(
       `SELECT details, request_id FROM audit_inbox WHERE action = ? AND resource_id = ?
@@ -149,6 +163,59 @@ describe('batched partner fetches', () => {
     expect(await auditOf('referral.file.disclosed', r)).toHaveLength(served);
     // Once the revocation committed, nothing more is served.
     expect((await fetch(r)).statusCode).toBe(410);
+  });
+
+  it('records exactly one partner_api.call entry per fetch, with the status it was answered with (200 in its batch, 404/410 by the hook)', async () => {
+    const [a, b, closed] = refs.slice(6, 9);
+    await db.query("UPDATE referrals SET status = 'WITHDRAWN' WHERE id = ?", [key(closed)]);
+    const calls = [
+      ...Array.from({ length: 12 }, (_, i) => ({ ref: i % 2 ? a : b, expect: 200 })),
+      { ref: closed, expect: 410 },
+      { ref: 'ref_999999999', expect: 404 },
+    ].map((c) => ({ ...c, requestId: `fetch-call-${randomUUID()}` }));
+    const hookAppends = jest.spyOn(api.get(AuditWriter, { strict: false }), 'append');
+    const answers = await Promise.all(calls.map((c) => fetch(c.ref, token, c.requestId)));
+    // The served ones were written with their disclosure, not by the onSend hook (one commit less per fetch).
+    const byHook = hookAppends.mock.calls.filter(([e]) => e.action === 'partner_api.call').map(([e]) => e.requestId);
+    hookAppends.mockRestore();
+    expect(calls.filter((c) => byHook.includes(c.requestId)).map((c) => c.expect).sort()).toEqual([404, 410]);
+    for (const [i, c] of calls.entries()) {
+      expect([c.ref, answers[i].statusCode]).toEqual([c.ref, c.expect]);
+      const entries = await callsOf(c.requestId);
+      expect(entries).toEqual([
+        {
+          resource_id: 'GET /partner/v1/referrals/:id',
+          http_status: c.expect,
+          outcome: c.expect === 200 ? 'SUCCESS' : 'FAILURE',
+          details: JSON.stringify({ params: { id: c.ref } }),
+          actor_id: bank.code,
+        },
+      ]);
+    }
+    // Each served fetch is also its own disclosure, recorded by the same request.
+    for (const c of calls.filter((x) => x.expect === 200)) {
+      expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE request_id = ?', [c.requestId])).toBe(1);
+    }
+  });
+
+  it('a fetch whose disclosure batch fails answers 500 with nothing disclosed, and its call is still recorded once by the hook', async () => {
+    const r = refs[9];
+    const ledger = api.get(DisclosureLedger, { strict: false });
+    const spy = jest.spyOn(ledger, 'recordMany').mockRejectedValueOnce(new Error('disk full'));
+    try {
+      const requestId = `fetch-fail-${randomUUID()}`;
+      const res = await fetch(r, token, requestId);
+      expect(res.statusCode).toBe(500);
+      expect((await callsOf(requestId)).map((e) => [e.http_status, e.outcome])).toEqual([[500, 'FAILURE']]);
+      expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE request_id = ?', [requestId])).toBe(0);
+      expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(r)])).toEqual([{ status: 'READY' }]);
+    } finally {
+      spy.mockRestore();
+    }
+    // The next fetch goes through, on record once.
+    const requestId = `fetch-after-${randomUUID()}`;
+    expect((await fetch(r, token, requestId)).statusCode).toBe(200);
+    expect((await callsOf(requestId)).map((e) => e.http_status)).toEqual([200]);
   });
 
   it("stops a remembered token once its partner is suspended: at once on the instance that suspends, within the directory's TTL elsewhere", async () => {

@@ -56,18 +56,23 @@ export class ReferralTransitions {
    * Set-based `move` for many referrals at once (batched packaging and fetches): one locking read, one UPDATE and one
    * multi-row timeline INSERT, however many rows. Rows not in an allowed status are left alone and not returned.
    * `set` gives per-referral column values; every move must name the same columns (they become CASE expressions).
+   * `lockedStatus`: the caller already holds these rows' locks in this transaction and read their status after taking
+   * them (the batched fetch does); the locking read is then skipped — one round trip less — and those statuses used.
    */
   async moveMany(
     m: EntityManager,
     to: ReferralStatus,
     actor: TransitionActor,
     moves: ReadonlyArray<{ referralId: string; set?: Record<string, unknown> }>,
-    opts: { note?: string } = {},
+    opts: { note?: string; lockedStatus?: ReadonlyMap<string, ReferralStatus> } = {},
   ): Promise<Array<{ referralId: string; from: ReferralStatus }>> {
     const allowed = ALLOWED_FROM[to];
     if (allowed.length === 0 || moves.length === 0) return [];
     const ids = moves.map((mv) => mv.referralId);
-    const current: Array<{ id: string; status: ReferralStatus }> = await m.query('SELECT id, status FROM referrals WHERE id IN (?) FOR UPDATE', [ids]);
+    const known = opts.lockedStatus;
+    const current: Array<{ id: string; status: ReferralStatus }> = known
+      ? ids.flatMap((id) => (known.has(id) ? [{ id, status: known.get(id)! }] : []))
+      : await m.query('SELECT id, status FROM referrals WHERE id IN (?) FOR UPDATE', [ids]);
     const fromOf = new Map(current.filter((c) => allowed.includes(c.status)).map((c) => [String(c.id), c.status]));
     const movable = moves.filter((mv) => fromOf.has(mv.referralId));
     if (movable.length === 0) return [];

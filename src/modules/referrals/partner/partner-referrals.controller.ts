@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Page } from '../../../common/pagination';
 import { Actor, RequestActor } from '../../auth/actor.decorator';
+import { PartnerCall, PartnerCallRecord } from '../../auth/partner-call.audit';
 import { PartnerScopes } from '../../auth/partner-scopes.guard';
 import { ListPartnerReferralsQuery, PartnerReferralView, PartnerReferralWithFile } from './dto/partner-referrals.dto';
 import { PartnerReferralsService } from './partner-referrals.service';
@@ -22,8 +23,8 @@ export class PartnerReferralsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'The referral and its signed referral file; every fetch is recorded as a disclosure' })
-  fetch(@Param('id') id: string, @Actor() actor: RequestActor): Promise<PartnerReferralWithFile> {
-    return this.referrals.fetch(actor, id);
+  fetch(@Param('id') id: string, @Actor() actor: RequestActor, @PartnerCall() call: PartnerCallRecord): Promise<PartnerReferralWithFile> {
+    return this.referrals.fetch(actor, id, call);
   }
 
   @Post(':id/acknowledgement')

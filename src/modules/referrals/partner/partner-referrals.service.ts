@@ -5,6 +5,7 @@ import { keyOf, toPublicId } from '../../../common/public-id';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
 import { AuditWriter } from '../../audit/audit.writer';
 import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
+import { PartnerCallRecord } from '../../auth/partner-call.audit';
 import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
@@ -66,7 +67,7 @@ export class PartnerReferralsService {
    * DeliverableReader) only answers 404 / 410 early and supplies the file, and the batch re-checks status and consent
    * under the row lock.
    */
-  async fetch(actor: RequestActor, publicId: string): Promise<PartnerReferralWithFile> {
+  async fetch(actor: RequestActor, publicId: string, call?: PartnerCallRecord): Promise<PartnerReferralWithFile> {
     const partnerId = partnerIdOf(actor);
     const key = referralKey(publicId);
     const r = await this.reader.read(partnerId, key);
@@ -74,9 +75,12 @@ export class PartnerReferralsService {
     if (r.consent_status !== 'ACTIVE') throw consentRevoked();
     if (CLOSED_FOR_SHARING.includes(r.status)) throw referralClosed(r.status);
     if (!r.file_jws || !r.file_sha256) throw new Error(`referral ${r.id} is ${r.status} without a file`);
-    const outcome = await this.disclosures.disclose({ row: r, actor, partnerId, sharedFields: sharedFieldsOf(r) });
+    // The call's own audit entry (for the 200 it answers when disclosed) commits with the disclosure: one commit less
+    // before the answer leaves. Any other answer is recorded by the onSend hook as before.
+    const outcome = await this.disclosures.disclose({ row: r, actor, partnerId, sharedFields: sharedFieldsOf(r), callEntry: call?.entry(200) });
     if ('missing' in outcome) throw new NotFoundError('referral');
     if (!outcome.disclosed) throw outcome.gone === 'consent-revoked' ? consentRevoked() : referralClosed(outcome.status);
+    call?.committed(200);
     return { ...toView({ ...r, status: outcome.status }), file: r.file_jws };
   }
 
