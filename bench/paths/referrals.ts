@@ -108,6 +108,17 @@ export async function packageReferrals(
       if (Date.now() > deadline) throw new Error(`packaging: ${waiting} referrals still PACKAGING after ${opts.timeoutMs} ms`);
       await sleep(200);
     }
+    // Outside the measured time: let the workers finish the jobs of referrals a batch already packaged (each a no-op
+    // now), so that they do not spill into the next path's worker processes and compete with what that path measures.
+    const drainDeadline = Date.now() + 300_000;
+    for (;;) {
+      const [{ open }] = await db.query(
+        "SELECT COUNT(*) AS open FROM outbox WHERE job_name = 'referral.package' AND status IN ('PENDING', 'ENQUEUED') AND CAST(JSON_VALUE(payload, '$.referralId') AS UNSIGNED) BETWEEN ? AND ?",
+        [lo, hi],
+      );
+      if (Number(open) === 0 || Date.now() > drainDeadline) break;
+      await sleep(500);
+    }
   } finally {
     for (const w of workers) await stopChild(w.child);
   }
