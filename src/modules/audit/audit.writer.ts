@@ -6,6 +6,12 @@ import { AuditRepository } from './audit.repository';
 
 /** Most entries one group commit writes in a single INSERT (bounds the statement size). */
 export const GROUP_COMMIT_MAX_ENTRIES = 500;
+/**
+ * Group INSERTs a process keeps in flight at once. With one, every group waited for the previous group's redo-log
+ * flush; with a few, the next group is written while the last one's commit is flushed, and InnoDB flushes
+ * concurrent commits together.
+ */
+export const GROUP_COMMIT_PIPELINE = 3;
 
 interface PendingAppend {
   entry: AuditEntryInput;
@@ -26,7 +32,7 @@ interface PendingAppend {
 @Injectable()
 export class AuditWriter {
   private pending: PendingAppend[] = [];
-  private flushing = false;
+  private flushers = 0;
 
   constructor(
     private readonly repository: AuditRepository,
@@ -37,7 +43,7 @@ export class AuditWriter {
     if (manager) return this.repository.insertInbox([entry], manager);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ entry, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (this.flushers < GROUP_COMMIT_PIPELINE) void this.flush();
     });
   }
 
@@ -51,9 +57,9 @@ export class AuditWriter {
     return this.crypto.keyedHash('audit.subject-user', platformUserId);
   }
 
-  /** Writes pending appends group by group until none is left; one flush loop at a time. */
+  /** Writes pending appends group by group until none is left; at most GROUP_COMMIT_PIPELINE loops at a time. */
   private async flush(): Promise<void> {
-    this.flushing = true;
+    this.flushers++;
     try {
       while (this.pending.length) {
         const group = this.pending.splice(0, GROUP_COMMIT_MAX_ENTRIES);
@@ -67,7 +73,7 @@ export class AuditWriter {
         }
       }
     } finally {
-      this.flushing = false;
+      this.flushers--;
     }
   }
 }
