@@ -127,39 +127,4 @@ export class ReferralPackagingRepository {
       return { ...base, id: String(base.id), partner_id: String(base.partner_id), snapshot };
     });
   }
-
-  /**
-   * Locks the referral row (only that row: FOR UPDATE on the join would also lock the partner and product rows and
-   * serialise every packaging of a partner), so concurrent deliveries of the same job queue here and the second
-   * one sees READY.
-   */
-  async lockForPackaging(m: EntityManager, referralId: string): Promise<PackagingRow | undefined> {
-    const [locked] = await m.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [referralId]);
-    if (!locked) return undefined;
-    const [row] = await m.query(
-      `SELECT r.id, r.status, r.user_id, r.partner_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
-              v.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
-              r.expires_at, c.id AS consent_id, c.status AS consent_status, c.text_version, c.text_sha256, c.granted_at,
-              c.retention_days
-         FROM referrals r
-         JOIN partners p ON p.id = r.partner_id
-         JOIN card_products cp ON cp.id = r.product_id
-         JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
-         JOIN consents c ON c.id = r.consent_id
-         JOIN offers o ON o.id = r.offer_id
-        WHERE r.id = ?`,
-      [referralId],
-    );
-    return row;
-  }
-
-  async snapshot(m: EntityManager, userId: string, recordVersion: number): Promise<SnapshotRow | undefined> {
-    const [row] = await m.query(
-      `SELECT as_of, identity_enc, kyc_level, score, risk_grade, credit_limit, balance, account_opened_at, on_time_count_24m,
-              overdue_count_24m, max_dpd_24m, current_dpd, orders_12m, gmv_12m, return_rate_12m, avg_review_score
-         FROM credit_record_snapshots WHERE user_id = ? AND record_version = ?`,
-      [userId, recordVersion],
-    );
-    return row;
-  }
 }

@@ -21,6 +21,15 @@ export interface DeliverableRow extends PartnerReferralRow {
   acknowledged_at: Date | null;
 }
 
+/** A referral with what a fetch or an acknowledgement needs (a plain join: it locks nothing). */
+const DELIVERABLE_SELECT = `
+  SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at, r.partner_id, r.user_id, r.consent_id,
+         c.status AS consent_status, r.file_jws, r.file_sha256, v.shared_fields, r.acknowledged_at
+    FROM referrals r
+    JOIN card_products cp ON cp.id = r.product_id
+    JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
+    JOIN consents c ON c.id = r.consent_id`;
+
 /** The partner API's SQL. Every query takes the partner id: a forgotten tenant filter cannot compile. */
 @Injectable()
 export class PartnerReferralsRepository {
@@ -45,13 +54,7 @@ export class PartnerReferralsRepository {
     const [locked] = await m.query("SELECT id FROM referrals WHERE id = ? AND partner_id = ? AND status <> 'PACKAGING' FOR UPDATE", [referralId, partnerId]);
     if (!locked) return undefined;
     const [row] = await m.query(
-      `SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at, r.partner_id, r.user_id, r.consent_id,
-              c.status AS consent_status, r.file_jws, r.file_sha256, v.shared_fields, r.acknowledged_at
-         FROM referrals r
-         JOIN card_products cp ON cp.id = r.product_id
-         JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
-         JOIN consents c ON c.id = r.consent_id
-        WHERE r.id = ?`,
+      `${DELIVERABLE_SELECT} WHERE r.id = ?`,
       [referralId],
     );
     return row;
@@ -67,13 +70,7 @@ export class PartnerReferralsRepository {
   async deliverableOfPartners(requests: ReadonlyArray<{ partnerId: string; referralId: string }>): Promise<Array<DeliverableRow | undefined>> {
     const ids = [...new Set(requests.map((r) => r.referralId))];
     const rows: DeliverableRow[] = await this.dataSource.query(
-      `SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at, r.partner_id, r.user_id, r.consent_id,
-              c.status AS consent_status, r.file_jws, r.file_sha256, v.shared_fields, r.acknowledged_at
-         FROM referrals r
-         JOIN card_products cp ON cp.id = r.product_id
-         JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
-         JOIN consents c ON c.id = r.consent_id
-        WHERE r.id IN (?) AND r.status <> 'PACKAGING'`,
+      `${DELIVERABLE_SELECT} WHERE r.id IN (?) AND r.status <> 'PACKAGING'`,
       [ids],
     );
     const byId = new Map(rows.map((r) => [String(r.id), r]));
@@ -96,16 +93,6 @@ export class PartnerReferralsRepository {
       [referralIds],
     );
     return new Map(rows.map((r) => [String(r.id), { status: r.status, consent_status: r.consent_status }]));
-  }
-
-  async metadata(m: EntityManager, partnerId: string, referralId: string): Promise<PartnerReferralRow | undefined> {
-    const [row] = await m.query(
-      `SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at
-         FROM referrals r JOIN card_products cp ON cp.id = r.product_id
-        WHERE r.id = ? AND r.partner_id = ? AND r.status <> 'PACKAGING'`,
-      [referralId, partnerId],
-    );
-    return row;
   }
 
   /** Whether the referral exists under another partner: such attempts are audited (answered 404 all the same). */
