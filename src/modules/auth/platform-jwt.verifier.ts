@@ -38,6 +38,12 @@ export class PlatformJwtVerifier {
 
   /** The principal the token proves, acting as `preferred` when it holds that role. Throws TokenRefused. */
   verify(token: string, preferred?: PrincipalType): Principal {
+    const { sub, roles } = this.verifyClaims(token);
+    return platformPrincipal(sub, roles, preferred);
+  }
+
+  /** What the token proves: its subject, this gateway's roles among its roles, and its expiry. Throws TokenRefused. */
+  verifyClaims(token: string): VerifiedPlatformClaims {
     let claims: jwt.JwtPayload;
     try {
       claims = jwt.verify(token, this.key, {
@@ -55,9 +61,20 @@ export class PlatformJwtVerifier {
       ? (claims.roles.filter((r) => PLATFORM_ROLES.includes(r as PlatformRole)) as PlatformRole[])
       : [];
     if (roles.length === 0) throw new TokenRefused('The token carries no role of this gateway');
-    const type = preferred && roles.includes(preferred as PlatformRole) ? (preferred as PlatformRole) : roles[0];
-    return { type, id: claims.sub, roles };
+    return { sub: claims.sub, roles, exp: claims.exp };
   }
+}
+
+export interface VerifiedPlatformClaims {
+  sub: string;
+  roles: PlatformRole[];
+  exp: number;
+}
+
+/** The principal of verified platform claims, acting as `preferred` when the token holds that role. */
+export function platformPrincipal(sub: string, roles: readonly PlatformRole[], preferred?: PrincipalType): Principal {
+  const type = preferred && roles.includes(preferred as PlatformRole) ? (preferred as PlatformRole) : roles[0];
+  return { type, id: sub, roles: [...roles] };
 }
 
 function algorithmOf(key: KeyObject): jwt.Algorithm {

@@ -10,7 +10,7 @@ import { KEY_CACHE_TTL_MS, SigningService } from '../signing/signing.service';
 import { PlatformRole, routeGroupOf } from './auth-context';
 import { AuthenticationRequiredError } from './auth-errors';
 import { challenge } from './platform-roles.guard';
-import { CLOCK_SKEW_SECONDS, PlatformJwtVerifier, TokenRefused } from './platform-jwt.verifier';
+import { CLOCK_SKEW_SECONDS, PlatformJwtVerifier, platformPrincipal, TokenRefused } from './platform-jwt.verifier';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
@@ -91,15 +91,11 @@ export class RequestAuthenticator {
     if (!known) {
       const unverified = jwt.decode(token, { json: true });
       if (!unverified) throw new TokenRefused('The token is not a JWT');
-      known = unverified.iss === this.gatewayIssuer ? await this.verifyAccessToken(token) : this.verifyPlatformToken(token, unverified.exp);
+      known = unverified.iss === this.gatewayIssuer ? await this.verifyAccessToken(token) : this.verifyPlatformToken(token);
       if (this.verified.size >= VERIFIED_TOKEN_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, known);
     }
-    if (known.kind === 'platform') {
-      const roles = known.roles;
-      const type = preferred && roles.includes(preferred as PlatformRole) ? (preferred as PlatformRole) : roles[0];
-      return { type, id: known.sub, roles: [...roles] };
-    }
+    if (known.kind === 'platform') return platformPrincipal(known.sub, known.roles, preferred);
     return this.partnerPrincipal(known.sub, known.scope);
   }
 
@@ -115,11 +111,10 @@ export class RequestAuthenticator {
     return { kind: 'access', sub: claims.sub, scope: claims.scope, exp: claims.exp, until: Date.now() + VERIFIED_TOKEN_TTL_MS };
   }
 
-  /** A platform JWT, fully checked by PlatformJwtVerifier; `exp` (which it requires) is the verified token's own. */
-  private verifyPlatformToken(token: string, exp: unknown): VerifiedToken {
-    const principal = this.platform.verify(token);
-    if (typeof exp !== 'number') throw new TokenRefused('The token has no expiry');
-    return { kind: 'platform', sub: principal.id, roles: principal.roles as PlatformRole[], exp, until: Date.now() + VERIFIED_TOKEN_TTL_MS };
+  /** A platform JWT, fully checked by PlatformJwtVerifier (which requires `exp`). */
+  private verifyPlatformToken(token: string): VerifiedToken {
+    const { sub, roles, exp } = this.platform.verifyClaims(token);
+    return { kind: 'platform', sub, roles, exp, until: Date.now() + VERIFIED_TOKEN_TTL_MS };
   }
 
   /** The principal of a verified access token, if its partner is still active (status re-read within the directory's TTL). */
