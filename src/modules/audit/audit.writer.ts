@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+import { GroupedCalls } from '../../common/grouped-calls';
 import { CryptoService } from '../../infra/crypto/crypto.service';
 import { AuditEntryInput } from './audit-entry';
 import { AuditRepository } from './audit.repository';
@@ -13,38 +14,38 @@ export const GROUP_COMMIT_MAX_ENTRIES = 500;
  */
 export const GROUP_COMMIT_PIPELINE = 3;
 
-interface PendingAppend {
-  entry: AuditEntryInput;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * The one way every module records an audit entry. Entries go to the insert-only inbox; with `manager` they
  * commit (or roll back) with the caller's state change. The chainer links them into the hash chain shortly after,
  * so appends take no lock on the chain head and scale with the number of writers.
  *
- * Appends without a manager are group-committed: while one INSERT is in flight, the appends that arrive meanwhile
- * wait and go together in the next one. Each promise still resolves only once its entry is committed, but the
+ * Appends without a manager are group-committed (GroupedCalls): while INSERTs are in flight, the appends that arrive
+ * meanwhile wait and go together in the next one. Each promise still resolves only once its entry is committed, but the
  * process pays one commit (one redo-log fsync) per group instead of per entry — the bench measured ~1,800
  * appends/s with one autocommit INSERT per entry (docs/BENCHMARKS.md).
  */
 @Injectable()
 export class AuditWriter {
-  private pending: PendingAppend[] = [];
-  private flushers = 0;
+  private readonly groups: GroupedCalls<AuditEntryInput, undefined>;
 
   constructor(
     private readonly repository: AuditRepository,
     private readonly crypto: CryptoService,
-  ) {}
+  ) {
+    this.groups = new GroupedCalls({
+      run: async (entries) => {
+        await this.repository.insertInbox(entries);
+        return entries.map(() => undefined);
+      },
+      maxGroup: GROUP_COMMIT_MAX_ENTRIES,
+      concurrency: GROUP_COMMIT_PIPELINE,
+      onGroupFailure: 'run-each-alone',
+    });
+  }
 
   async append(entry: AuditEntryInput, manager?: EntityManager): Promise<void> {
     if (manager) return this.repository.insertInbox([entry], manager);
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ entry, resolve, reject });
-      if (this.flushers < GROUP_COMMIT_PIPELINE) void this.flush();
-    });
+    await this.groups.call(entry);
   }
 
   /** Many entries in one statement, for bulk paths. */
@@ -55,25 +56,5 @@ export class AuditWriter {
   /** The keyed hash that stands for a platform user in audit entries (and in compliance searches by user). */
   subjectHash(platformUserId: string): string {
     return this.crypto.keyedHash('audit.subject-user', platformUserId);
-  }
-
-  /** Writes pending appends group by group until none is left; at most GROUP_COMMIT_PIPELINE loops at a time. */
-  private async flush(): Promise<void> {
-    this.flushers++;
-    try {
-      while (this.pending.length) {
-        const group = this.pending.splice(0, GROUP_COMMIT_MAX_ENTRIES);
-        try {
-          await this.repository.insertInbox(group.map((p) => p.entry));
-          for (const p of group) p.resolve();
-        } catch (error) {
-          if (group.length === 1) group[0].reject(error);
-          // One bad entry must not fail its neighbours: retry them one by one, each settling on its own.
-          else await Promise.all(group.map((p) => this.repository.insertInbox([p.entry]).then(p.resolve, p.reject)));
-        }
-      }
-    } finally {
-      this.flushers--;
-    }
   }
 }

@@ -1,14 +1,8 @@
+import { GroupedCalls } from '../../../common/grouped-calls';
 import { DeliverableRow, PartnerReferralsRepository } from './partner-referrals.repository';
 
 /** Most fetches one read serves (bounds the IN list). */
 export const DELIVERABLE_READ_MAX = 500;
-
-interface PendingRead {
-  partnerId: string;
-  referralId: string;
-  resolve: (row: DeliverableRow | undefined) => void;
-  reject: (error: unknown) => void;
-}
 
 /**
  * The partner fetch's plain read, shared by the fetches that arrive while one is in flight (as AuditWriter groups
@@ -17,33 +11,18 @@ interface PendingRead {
  * (their 500), and the next group is read afresh.
  */
 export class DeliverableReader {
-  private pending: PendingRead[] = [];
-  private reading = false;
+  private readonly groups: GroupedCalls<{ partnerId: string; referralId: string }, DeliverableRow | undefined>;
 
-  constructor(private readonly repository: PartnerReferralsRepository) {}
-
-  /** The partner's referral with its file and consent, or undefined when missing, another partner's or PACKAGING. */
-  read(partnerId: string, referralId: string): Promise<DeliverableRow | undefined> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ partnerId, referralId, resolve, reject });
-      if (!this.reading) void this.drain();
+  constructor(repository: PartnerReferralsRepository) {
+    this.groups = new GroupedCalls({
+      run: (requests) => repository.deliverableOfPartners(requests),
+      maxGroup: DELIVERABLE_READ_MAX,
+      onGroupFailure: 'fail-all',
     });
   }
 
-  private async drain(): Promise<void> {
-    this.reading = true;
-    try {
-      while (this.pending.length) {
-        const group = this.pending.splice(0, DELIVERABLE_READ_MAX);
-        try {
-          const rows = await this.repository.deliverableOfPartners(group);
-          group.forEach((p, i) => p.resolve(rows[i]));
-        } catch (error) {
-          for (const p of group) p.reject(error);
-        }
-      }
-    } finally {
-      this.reading = false;
-    }
+  /** The partner's referral with its file and consent, or undefined when missing, another partner's or PACKAGING. */
+  read(partnerId: string, referralId: string): Promise<DeliverableRow | undefined> {
+    return this.groups.call({ partnerId, referralId });
   }
 }

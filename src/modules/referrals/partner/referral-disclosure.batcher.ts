@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+import { GroupedCalls } from '../../../common/grouped-calls';
 import { toPublicId } from '../../../common/public-id';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
 import { AuditEntryInput } from '../../audit/audit-entry';
@@ -36,12 +37,6 @@ export type DisclosureOutcome =
   | { disclosed: false; gone: 'consent-revoked' | 'referral-closed'; status: ReferralStatus }
   | { disclosed: false; missing: true };
 
-interface Pending {
-  request: DisclosureRequest;
-  resolve: (outcome: DisclosureOutcome) => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Group commit for partner fetches (docs/DECISIONS.md "Batched partner fetches"). A fetch is a disclosure and must be
  * on record (ledger row + `referral.file.disclosed` audit entry, READY → DELIVERED on the first one) before its answer
@@ -57,8 +52,7 @@ interface Pending {
  */
 export class ReferralDisclosureBatcher {
   private readonly logger = new Logger(ReferralDisclosureBatcher.name);
-  private pending: Pending[] = [];
-  private flushing = false;
+  private readonly groups: GroupedCalls<DisclosureRequest, DisclosureOutcome>;
 
   constructor(
     private readonly tx: TransactionRunner,
@@ -66,42 +60,21 @@ export class ReferralDisclosureBatcher {
     private readonly transitions: ReferralTransitions,
     private readonly ledger: DisclosureLedger,
     private readonly audit: AuditWriter,
-  ) {}
-
-  /** Resolves once the disclosure is committed (or found not allowed under the lock); rejects if it could not be written. */
-  disclose(request: DisclosureRequest): Promise<DisclosureOutcome> {
-    return new Promise<DisclosureOutcome>((resolve, reject) => {
-      this.pending.push({ request, resolve, reject });
-      if (!this.flushing) void this.flush();
+  ) {
+    // One batch at a time: batches never overlap, so they never wait on each other's row locks (two in flight
+    // measured no better on this 2-core machine, in throughput nor in latency at a fixed 1,000 req/s: the process, not
+    // MariaDB, is the limit).
+    this.groups = new GroupedCalls({
+      run: (batch) => this.tx.run((m) => this.write(m, batch)),
+      maxGroup: DISCLOSURE_BATCH_MAX,
+      onGroupFailure: 'run-each-alone',
+      onRetryEach: (error, size) => this.logger.warn({ size, err: (error as Error).message }, 'disclosure batch failed; retrying its fetches one by one'),
     });
   }
 
-  /**
-   * One flush loop at a time: batches never overlap, so they never wait on each other's row locks (two loops measured
-   * no better on this 2-core machine, in throughput nor in latency at a fixed 1,000 req/s: the process, not MariaDB,
-   * is the limit).
-   */
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.pending.length) {
-        const batch = this.pending.splice(0, DISCLOSURE_BATCH_MAX);
-        try {
-          const outcomes = await this.tx.run((m) => this.write(m, batch.map((p) => p.request)));
-          batch.forEach((p, i) => p.resolve(outcomes[i]));
-        } catch (error) {
-          if (batch.length === 1) batch[0].reject(error);
-          else {
-            this.logger.warn({ size: batch.length, err: (error as Error).message }, 'disclosure batch failed; retrying its fetches one by one');
-            for (const p of batch) {
-              await this.tx.run((m) => this.write(m, [p.request])).then((o) => p.resolve(o[0]), p.reject);
-            }
-          }
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
+  /** Resolves once the disclosure is committed (or found not allowed under the lock); rejects if it could not be written. */
+  disclose(request: DisclosureRequest): Promise<DisclosureOutcome> {
+    return this.groups.call(request);
   }
 
   /** The batch's writes, in the caller's transaction; returns one outcome per request, in order. */
