@@ -123,7 +123,8 @@ export class PartnerEventsRepository {
   async setJwsMany(m: EntityManager, rows: ReadonlyArray<{ id: string; jws: string }>): Promise<void> {
     if (rows.length === 0) return;
     await m.query(`UPDATE partner_events SET set_jws = CASE id ${rows.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE id IN (?)`, [
-      ...rows.flatMap((r) => [r.id, r.jws]),
+      // BIGINT ids as numbers: a quoted id is compared as a double in every WHEN.
+      ...rows.flatMap((r) => [BigInt(r.id), r.jws]),
       rows.map((r) => r.id),
     ]);
   }

@@ -32,11 +32,8 @@ export class PartnerEvents {
       push: partner.pushEndpoint !== null,
     });
     if (id === undefined) return; // already emitted: one event per dedupe key
-    const { token } = await this.signing.sign(
-      'secevent',
-      { toe: Math.floor(toe.getTime() / 1000), txn: e.txn, events: { [eventTypeUri(e.type)]: e.payload } },
-      { audience: partner.code, expiresInSeconds: SET_LIFETIME_SECONDS, jwtid: toPublicId('evt', id) },
-    );
+    const set = securityEvent(e, toe, partner.code, id);
+    const { token } = await this.signing.sign('secevent', set.claims, set.opts);
     await this.events.setJws(m, id, token);
     if (partner.pushEndpoint !== null) {
       await this.outbox.enqueue(m, 'events', 'event.push', { eventId: id, attempt: 1, correlationId: e.dedupeKey });
@@ -52,7 +49,11 @@ export class PartnerEvents {
   async emitMany(m: EntityManager, events: readonly NewPartnerEvent[]): Promise<void> {
     if (events.length === 0) return;
     const byPartner = new Map<string, NewPartnerEvent[]>();
-    for (const e of events) byPartner.set(e.partnerId, [...(byPartner.get(e.partnerId) ?? []), e]);
+    for (const e of events) {
+      const group = byPartner.get(e.partnerId);
+      if (group) group.push(e);
+      else byPartner.set(e.partnerId, [e]);
+    }
     const partners = await this.events.partnersForEmit(m, [...byPartner.keys()]);
     for (const [partnerId, group] of byPartner) {
       const partner = partners.get(partnerId);
@@ -63,10 +64,7 @@ export class PartnerEvents {
       const now = new Date();
       const signed = await this.signing.signMany(
         'secevent',
-        fresh.map((e) => ({
-          claims: { toe: Math.floor((e.toe ?? now).getTime() / 1000), txn: e.txn, events: { [eventTypeUri(e.type)]: e.payload } },
-          opts: { audience: partner.code, expiresInSeconds: SET_LIFETIME_SECONDS, jwtid: toPublicId('evt', ids.get(e.dedupeKey)!) },
-        })),
+        fresh.map((e) => securityEvent(e, e.toe ?? now, partner.code, ids.get(e.dedupeKey)!)),
       );
       await this.events.setJwsMany(m, fresh.map((e, i) => ({ id: ids.get(e.dedupeKey)!, jws: signed[i].token })));
       if (push) {
@@ -79,4 +77,12 @@ export class PartnerEvents {
       }
     }
   }
+}
+
+/** The SET of an event (RFC 8417): its row id is the jti (`evt_<id>`), which the bank acknowledges by. */
+function securityEvent(e: NewPartnerEvent, toe: Date, partnerCode: string, eventId: string) {
+  return {
+    claims: { toe: Math.floor(toe.getTime() / 1000), txn: e.txn, events: { [eventTypeUri(e.type)]: e.payload } },
+    opts: { audience: partnerCode, expiresInSeconds: SET_LIFETIME_SECONDS, jwtid: toPublicId('evt', eventId) },
+  };
 }
