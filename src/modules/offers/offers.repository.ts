@@ -151,10 +151,4 @@ export class OffersRepository {
     );
     return rows.map(toOffer);
   }
-
-  /** One offer of one user (another user's offer is not found, like a missing one). */
-  async findOfUser(userId: string, id: string, m: EntityManager = this.dataSource.manager): Promise<Offer | undefined> {
-    const rows: OfferRow[] = await m.query(`${SELECT_OFFER} WHERE o.id = ? AND o.user_id = ?`, [id, userId]);
-    return rows.length ? toOffer(rows[0]) : undefined;
-  }
 }

@@ -33,11 +33,6 @@ const FINAL_LIST = FINAL_STATUSES.map((s) => `'${s}'`).join(',');
 export class ReferralSlaRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** The deadline counted from the row's own created_at, so it and the delayed check agree to the millisecond. */
-  async setDeadline(m: EntityManager, referralId: string, slaMs: number): Promise<void> {
-    await m.query('UPDATE referrals SET expires_at = created_at + INTERVAL ? MICROSECOND WHERE id = ?', [slaMs * 1000, referralId]);
-  }
-
   /** The referral row locked (FOR UPDATE, referral row only), with its partner and product codes. */
   async lock(m: EntityManager, referralId: string, graceMs: number): Promise<SlaReferralRow | undefined> {
     const [row] = await m.query(

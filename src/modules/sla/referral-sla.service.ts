@@ -34,16 +34,9 @@ export class ReferralSla {
     return decisionSlaHours * this.hourMs;
   }
 
-  /** In the referral's creating transaction: fixes its deadline and writes the delayed check. */
-  async schedule(m: EntityManager, referralId: string, decisionSlaHours: number, correlationId: string): Promise<void> {
-    const slaMs = this.slaMs(decisionSlaHours);
-    await this.repo.setDeadline(m, referralId, slaMs);
-    await this.scheduleCheck(m, referralId, slaMs, correlationId);
-  }
-
   /**
-   * `schedule` for a referral inserted with expires_at = created_at + `slaMs` already (one UPDATE fewer on the apply
-   * path): writes only the delayed check, in the creating transaction.
+   * In the referral's creating transaction, which inserted it with expires_at = created_at + `slaMs`: the delayed
+   * check at that deadline.
    */
   async scheduleCheck(m: EntityManager, referralId: string, slaMs: number, correlationId: string): Promise<void> {
     await this.outbox.enqueue(m, 'sla', 'referral.sla-check', { referralId, correlationId }, { delayMs: slaMs });
