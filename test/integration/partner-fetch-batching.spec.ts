@@ -5,14 +5,16 @@ import { randomUUID } from 'node:crypto';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
+import { ReferralDisclosureBatcher } from '../../src/modules/referrals/partner/referral-disclosure.batcher';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
 import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
  * The batched partner fetch (ReferralDisclosureBatcher) and the verified-token cache, on real MariaDB and Redis:
- * concurrent fetches share transactions but every fetch stays its own disclosure; a referral changed between the
- * plain read and the batch's row lock gets its 410; a remembered token stops working when its partner is suspended.
+ * concurrent fetches share transactions but every fetch stays its own disclosure; each fetch is decided by the batch's
+ * read under the row lock (a referral changed while the batch waits for that lock gets its 410, another partner's
+ * referral its 404 without holding that referral's row); a remembered token stops working when its partner is suspended.
  */
 jest.setTimeout(120_000);
 
@@ -21,7 +23,7 @@ describe('batched partner fetches', () => {
   let db: DataSource;
   let bank: BankClient;
   let token: string;
-  const users = userIds(10);
+  const users = userIds(13);
   const refs: string[] = [];
   const key = (publicId: string) => publicId.slice(4);
   const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
@@ -99,7 +101,7 @@ describe('batched partner fetches', () => {
     )).toBeGreaterThanOrEqual(30);
   });
 
-  it('answers 410 consent-revoked when the consent is revoked between the plain read and the row lock, recording nothing', async () => {
+  it('answers 410 consent-revoked when the consent is revoked while its batch waits for the row lock, recording nothing', async () => {
     const r = refs[3];
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(r)]);
     const holder = db.createQueryRunner();
@@ -125,7 +127,7 @@ describe('batched partner fetches', () => {
     expect(await count("SELECT COUNT(*) AS n FROM referral_timeline WHERE referral_id = ? AND to_status = 'DELIVERED'", [key(r)])).toBe(0);
   });
 
-  it('answers 410 referral-closed when the referral is withdrawn between the plain read and the row lock', async () => {
+  it('answers 410 referral-closed when the referral is withdrawn while its batch waits for the row lock', async () => {
     const r = refs[4];
     const holder = db.createQueryRunner();
     await holder.connect();
@@ -216,6 +218,59 @@ describe('batched partner fetches', () => {
     const requestId = `fetch-after-${randomUUID()}`;
     expect((await fetch(r, token, requestId)).statusCode).toBe(200);
     expect((await callsOf(requestId)).map((e) => e.http_status)).toEqual([200]);
+  });
+
+  it("answers another partner's referral 404 inside a batch of the owner's fetches: 200 for those, one call entry each, the attempt audited, nothing disclosed, that row never held", async () => {
+    const [blocked, own, foreign] = refs.slice(10, 13);
+    const prober = new BankClient(uniqueCode('BFP'));
+    await prober.register(api);
+    const proberToken = await prober.accessToken(api);
+    const ids = { blocked: `fetch-blocked-${randomUUID()}`, own: `fetch-own-${randomUUID()}`, foreign: `fetch-foreign-${randomUUID()}` };
+    const queued = jest.spyOn(ReferralDisclosureBatcher.prototype, 'disclose');
+    // While the batch holding both is written, the foreign referral's row must be free to lock (NOWAIT: no waiting).
+    const ledger = api.get(DisclosureLedger, { strict: false });
+    const recordMany = ledger.recordMany.bind(ledger);
+    const foreignLockable: boolean[] = [];
+    const spy = jest.spyOn(ledger, 'recordMany').mockImplementation(async (m, ds) => {
+      if (ds.some((d) => d.requestId === ids.own)) {
+        foreignLockable.push(await db.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE NOWAIT', [key(foreign)]).then(() => true, () => false));
+      }
+      return recordMany(m, ds);
+    });
+    const holder = db.createQueryRunner();
+    await holder.connect();
+    let answers: Array<Awaited<ReturnType<typeof fetch>>>;
+    let queuedIds: string[] = [];
+    try {
+      // A first batch waits on a row lock, so that the next two fetches queue and go together in the next batch.
+      await holder.startTransaction('READ COMMITTED');
+      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(blocked)]);
+      const first = fetch(blocked, token, ids.blocked).then((res) => res);
+      await waitForLockWait(db, key(blocked));
+      const rest = [fetch(own, token, ids.own).then((res) => res), fetch(foreign, proberToken, ids.foreign).then((res) => res)];
+      await eventually(async () => queued.mock.calls.length === 3, 10_000, 10);
+      await holder.commitTransaction();
+      answers = await Promise.all([first, ...rest]);
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+      queuedIds = queued.mock.calls.map(([r]) => r.referralId);
+      spy.mockRestore();
+      queued.mockRestore();
+    }
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 404]);
+    expect(answers[2].json().type).toBe('https://errors.referral-gateway.dev/not-found');
+    expect(foreignLockable).toEqual([true]);
+    // Both were queued while the first batch waited, so they went together in the next one.
+    expect(queuedIds.sort()).toEqual([key(blocked), key(own), key(foreign)].sort());
+    for (const [requestId, status, actor] of [[ids.blocked, 200, bank.code], [ids.own, 200, bank.code], [ids.foreign, 404, prober.code]] as const) {
+      expect((await callsOf(requestId)).map((e) => [e.http_status, e.actor_id])).toEqual([[status, actor]]);
+    }
+    expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE request_id = ?', [ids.foreign])).toBe(0);
+    expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE request_id = ?', [ids.own])).toBe(1);
+    expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(foreign)])).toEqual([{ status: 'READY' }]);
+    expect(await auditOf('referral.file.disclosed', foreign)).toEqual([]);
+    expect((await auditOf('referral.access.denied', foreign)).map((e) => e.request_id)).toEqual([ids.foreign]);
   });
 
   it("stops a remembered token once its partner is suspended: at once on the instance that suspends, within the directory's TTL elsewhere", async () => {

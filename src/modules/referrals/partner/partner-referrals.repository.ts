@@ -61,38 +61,31 @@ export class PartnerReferralsRepository {
   }
 
   /**
-   * The fetch's first read, without a lock and outside any transaction, for many fetches at once
-   * (DeliverableReader): enough to answer 404 / 410 at once and to build the answer (file, product and dates never
-   * change once READY). The status and consent it shows are re-checked under the row lock by
-   * ReferralDisclosureBatcher before anything is disclosed. One answer per request, in order; a referral of another
-   * partner (or still PACKAGING) is undefined, exactly as if it did not exist.
+   * The disclosure batch's read (ReferralDisclosureBatcher): locks the requested referrals **of the requesting
+   * partner** (a wrong-partner or unknown id matches nothing; at READ COMMITTED InnoDB lets go of a row that fails the
+   * partner filter as soon as it is evaluated, so another partner's referral is never held for the batch), then reads
+   * everything a fetch answers with — file, product, dates, shared fields, status and consent — in a second statement.
+   * It is its own statement on purpose: at READ COMMITTED it takes a fresh snapshot after the locks were granted, so a
+   * revocation that committed while this waited is seen, and the consent rows are read without being locked (the
+   * applicant's revocation must be able to update them meanwhile). PACKAGING is internal: not found, like a missing id.
+   * Keyed by referral id (BIGINT as text); the caller still checks each row's partner against each request's.
    */
-  async deliverableOfPartners(requests: ReadonlyArray<{ partnerId: string; referralId: string }>): Promise<Array<DeliverableRow | undefined>> {
-    const ids = [...new Set(requests.map((r) => r.referralId))];
-    const rows: DeliverableRow[] = await this.dataSource.query(
-      `${DELIVERABLE_SELECT} WHERE r.id IN (?) AND r.status <> 'PACKAGING'`,
-      [ids],
+  async lockDeliverable(m: EntityManager, requests: ReadonlyArray<{ partnerId: string; referralId: string }>): Promise<Map<string, DeliverableRow>> {
+    const idsByPartner = new Map<string, Set<string>>();
+    for (const { partnerId, referralId } of requests) {
+      const ids = idsByPartner.get(partnerId);
+      if (ids) ids.add(referralId);
+      else idsByPartner.set(partnerId, new Set([referralId]));
+    }
+    // One (partner, ids) clause per partner: a primary-key range read either way, filtered by partner on each row.
+    const ofPartner = [...idsByPartner.keys()].map(() => '(partner_id = ? AND id IN (?))').join(' OR ');
+    const locked: Array<{ id: string }> = await m.query(
+      `SELECT id FROM referrals WHERE (${ofPartner}) AND status <> 'PACKAGING' FOR UPDATE`,
+      [...idsByPartner].flatMap(([partnerId, ids]) => [partnerId, [...ids]]),
     );
-    const byId = new Map(rows.map((r) => [String(r.id), r]));
-    return requests.map(({ partnerId, referralId }) => {
-      const row = byId.get(referralId);
-      return row && String(row.partner_id) === partnerId ? row : undefined;
-    });
-  }
-
-  /**
-   * Locks the given referral rows (only those: never the consents, which the applicant's revocation must be able to
-   * update meanwhile), then reads their status and their consent's status. The second read is its own statement on
-   * purpose: at READ COMMITTED it takes a fresh snapshot after the locks were granted, so a revocation that committed
-   * while this waited is seen. Ids come back as strings (BIGINT as text).
-   */
-  async lockForDisclosure(m: EntityManager, referralIds: string[]): Promise<Map<string, { status: ReferralStatus; consent_status: 'ACTIVE' | 'REVOKED' }>> {
-    await m.query('SELECT id FROM referrals WHERE id IN (?) FOR UPDATE', [referralIds]);
-    const rows: Array<{ id: string; status: ReferralStatus; consent_status: 'ACTIVE' | 'REVOKED' }> = await m.query(
-      'SELECT r.id, r.status, c.status AS consent_status FROM referrals r JOIN consents c ON c.id = r.consent_id WHERE r.id IN (?)',
-      [referralIds],
-    );
-    return new Map(rows.map((r) => [String(r.id), { status: r.status, consent_status: r.consent_status }]));
+    if (locked.length === 0) return new Map();
+    const rows: DeliverableRow[] = await m.query(`${DELIVERABLE_SELECT} WHERE r.id IN (?)`, [locked.map((r) => String(r.id))]);
+    return new Map(rows.map((r) => [String(r.id), r]));
   }
 
   /** Whether the referral exists under another partner: such attempts are audited (answered 404 all the same). */

@@ -10,8 +10,7 @@ import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { PartnerReferralView, PartnerReferralWithFile } from './dto/partner-referrals.dto';
-import { DeliverableReader } from './deliverable-reader';
-import { DeliverableRow, PartnerReferralRow, PartnerReferralsRepository } from './partner-referrals.repository';
+import { PartnerReferralRow, PartnerReferralsRepository } from './partner-referrals.repository';
 import { CLOSED_FOR_SHARING, ReferralDisclosureBatcher } from './referral-disclosure.batcher';
 
 /**
@@ -39,8 +38,7 @@ const toView = (r: PartnerReferralRow): PartnerReferralView => ({
 /** The partner bank's referral use cases: list, fetch (a disclosure), acknowledge. */
 @Injectable()
 export class PartnerReferralsService {
-  /** Owned here rather than providers of their own: the fetch is their only user. */
-  private readonly reader: DeliverableReader;
+  /** Owned here rather than a provider of its own: the fetch is its only user. */
   private readonly disclosures: ReferralDisclosureBatcher;
 
   constructor(
@@ -50,7 +48,6 @@ export class PartnerReferralsService {
     ledger: DisclosureLedger,
     private readonly audit: AuditWriter,
   ) {
-    this.reader = new DeliverableReader(repository);
     this.disclosures = new ReferralDisclosureBatcher(tx, repository, transitions, ledger, audit);
   }
 
@@ -63,25 +60,20 @@ export class PartnerReferralsService {
   /**
    * Hands out the signed file. The disclosure ledger row and the audit entry commit in the same transaction as the
    * READY → DELIVERED move, before the answer is built: a file that left is always on record. That transaction is
-   * shared with the fetches running at the same time (ReferralDisclosureBatcher); the plain read here (also shared:
-   * DeliverableReader) only answers 404 / 410 early and supplies the file, and the batch re-checks status and consent
-   * under the row lock.
+   * shared with the fetches running at the same time (ReferralDisclosureBatcher), and it is also where the fetch is
+   * decided: its read under the row lock answers 404, 410 or 200 (one grouped round trip per fetch, not a plain read
+   * first and the locked read again).
    */
   async fetch(actor: RequestActor, publicId: string, call?: PartnerCallRecord): Promise<PartnerReferralWithFile> {
     const partnerId = partnerIdOf(actor);
-    const key = referralKey(publicId);
-    const r = await this.reader.read(partnerId, key);
-    if (!r) throw await this.notFound(actor, key);
-    if (r.consent_status !== 'ACTIVE') throw consentRevoked();
-    if (CLOSED_FOR_SHARING.includes(r.status)) throw referralClosed(r.status);
-    if (!r.file_jws || !r.file_sha256) throw new Error(`referral ${r.id} is ${r.status} without a file`);
+    const referralId = referralKey(publicId);
     // The call's own audit entry (for the 200 it answers when disclosed) commits with the disclosure: one commit less
     // before the answer leaves. Any other answer is recorded by the onSend hook as before.
-    const outcome = await this.disclosures.disclose({ row: r, actor, partnerId, sharedFields: sharedFieldsOf(r), callEntry: call?.entry(200) });
-    if ('missing' in outcome) throw new NotFoundError('referral');
+    const outcome = await this.disclosures.disclose({ referralId, actor, partnerId, callEntry: call?.entry(200) });
+    if ('missing' in outcome) throw await this.notFound(actor, referralId);
     if (!outcome.disclosed) throw outcome.gone === 'consent-revoked' ? consentRevoked() : referralClosed(outcome.status);
     call?.committed(200);
-    return { ...toView({ ...r, status: outcome.status }), file: r.file_jws };
+    return { ...toView({ ...outcome.row, status: outcome.status }), file: outcome.row.file_jws! };
   }
 
   /** DELIVERED → ACKNOWLEDGED; a repeat answers the same. From READY it is 409: the bank has not fetched the file. */
@@ -147,6 +139,3 @@ function partnerIdOf(actor: RequestActor): string {
   if (actor.principal.type !== 'partner' || !actor.principal.partnerId) throw new NotFoundError('referral');
   return actor.principal.partnerId;
 }
-
-const sharedFieldsOf = (r: Pick<DeliverableRow, 'shared_fields'>): string[] =>
-  typeof r.shared_fields === 'string' ? JSON.parse(r.shared_fields) : r.shared_fields;

@@ -18,12 +18,11 @@ export const DISCLOSURE_BATCH_MAX = 200;
 /** Referrals whose file is no longer justified by an open application. */
 export const CLOSED_FOR_SHARING: readonly ReferralStatus[] = ['WITHDRAWN', 'EXPIRED'];
 
-/** One fetch as the batcher sees it: the row its plain read found (already validated) and who asks. */
+/** One fetch as the batcher sees it: which referral, and who asks. */
 export interface DisclosureRequest {
-  row: DeliverableRow;
+  referralId: string;
   actor: RequestActor;
   partnerId: string;
-  sharedFields: string[];
   /**
    * The request's `partner_api.call` entry for a 200, written with its disclosure when it is disclosed: the answer then
    * needs no commit of its own after this one (PartnerCallRecord). Not written for a fetch the batch turns away.
@@ -31,9 +30,12 @@ export interface DisclosureRequest {
   callEntry?: AuditEntryInput;
 }
 
-/** What a fetch learns once its batch committed: disclosed (with the status to answer), or gone (nothing recorded). */
+/**
+ * What a fetch learns once its batch committed: disclosed (the row read under the lock, with the status to answer),
+ * gone (nothing recorded), or missing (unknown, another partner's, or PACKAGING: nothing recorded, nothing locked).
+ */
 export type DisclosureOutcome =
-  | { disclosed: true; status: ReferralStatus }
+  | { disclosed: true; row: DeliverableRow; status: ReferralStatus }
   | { disclosed: false; gone: 'consent-revoked' | 'referral-closed'; status: ReferralStatus }
   | { disclosed: false; missing: true };
 
@@ -42,9 +44,10 @@ export type DisclosureOutcome =
  * on record (ledger row + `referral.file.disclosed` audit entry, READY → DELIVERED on the first one) before its answer
  * leaves; done one transaction per fetch it cost ~8 round trips and one redo-log fsync each, which capped the path far
  * below its target. Here the fetches that arrive while a batch is being written wait and go together in the next
- * one, in ONE transaction: lock the batch's referral rows, re-check status and consent under the lock (the plain
- * read before may be stale: a request whose referral was withdrawn or whose consent was revoked meanwhile gets its
- * 410 and records nothing), move the READY ones set-based with their timeline rows, insert the ledger rows and the
+ * one, in ONE transaction: lock the batch's referral rows of the requesting partners, read everything the answers
+ * need after the lock (file, fields, status, consent) and decide each fetch there — 404 for an id the partner does
+ * not have, 410 for a revoked consent or a closed referral (nothing recorded for either), else a disclosure —, move
+ * the READY ones set-based with their timeline rows, insert the ledger rows and the
  * audit entries multi-row (with each disclosed fetch's own `partner_api.call` entry, so its answer needs no second
  * commit in the onSend hook), commit, and only then settle each request's promise — nothing is answered that could
  * still roll back. A deadlock re-runs the whole batch (TransactionRunner); any other failure re-runs each member
@@ -77,21 +80,26 @@ export class ReferralDisclosureBatcher {
     return this.groups.call(request);
   }
 
-  /** The batch's writes, in the caller's transaction; returns one outcome per request, in order. */
+  /** The batch's reads and writes, in the caller's transaction; returns one outcome per request, in order. */
   private async write(m: EntityManager, batch: DisclosureRequest[]): Promise<DisclosureOutcome[]> {
-    const ids = [...new Set(batch.map((r) => r.row.id))];
-    const locked = await this.repository.lockForDisclosure(m, ids);
+    const locked = await this.repository.lockDeliverable(m, batch);
+    // A referral a request may have: its partner's (another partner's row may be in the batch for its own fetches).
+    const rowOf = (r: DisclosureRequest): DeliverableRow | undefined => {
+      const row = locked.get(r.referralId);
+      return row && String(row.partner_id) === r.partnerId ? row : undefined;
+    };
+    const servable = (row: DeliverableRow): boolean => row.consent_status === 'ACTIVE' && !CLOSED_FOR_SHARING.includes(row.status);
 
     // Referrals still READY under the lock move to DELIVERED, one move per referral however often it is fetched in
     // this batch; the timeline names the partner that fetched it (a referral belongs to one partner).
     const toDeliver = new Map<string, string>();
     for (const r of batch) {
-      const now = locked.get(r.row.id);
-      if (now && now.status === 'READY' && now.consent_status === 'ACTIVE') toDeliver.set(r.row.id, r.actor.principal.id);
+      const row = rowOf(r);
+      if (row && servable(row) && row.status === 'READY') toDeliver.set(r.referralId, r.actor.principal.id);
     }
     const delivered = new Set<string>();
     // The rows are locked above and their status read after the lock: moveMany need not lock and read them again.
-    const lockedStatus = new Map([...locked].map(([id, now]) => [id, now.status]));
+    const lockedStatus = new Map([...locked].map(([id, row]) => [id, row.status]));
     for (const [partnerCode, referralIds] of groupBy(toDeliver)) {
       const moves = referralIds.map((referralId) => ({ referralId }));
       const moved = await this.transitions.moveMany(m, 'DELIVERED', { type: 'partner', id: partnerCode }, moves, { note: 'fetched', lockedStatus });
@@ -106,42 +114,41 @@ export class ReferralDisclosureBatcher {
     // they had run one after the other.
     const statusNow = new Map<string, ReferralStatus>();
     for (const r of batch) {
-      const now = locked.get(r.row.id);
-      if (!now) {
+      const row = rowOf(r);
+      if (!row) {
         outcomes.push({ disclosed: false, missing: true });
         continue;
       }
-      if (now.consent_status !== 'ACTIVE') {
-        outcomes.push({ disclosed: false, gone: 'consent-revoked', status: now.status });
+      if (!servable(row)) {
+        outcomes.push({ disclosed: false, gone: row.consent_status !== 'ACTIVE' ? 'consent-revoked' : 'referral-closed', status: row.status });
         continue;
       }
-      if (CLOSED_FOR_SHARING.includes(now.status)) {
-        outcomes.push({ disclosed: false, gone: 'referral-closed', status: now.status });
-        continue;
-      }
-      const before = statusNow.get(r.row.id) ?? now.status;
-      const after = before === 'READY' && delivered.has(r.row.id) ? 'DELIVERED' : before;
-      statusNow.set(r.row.id, after);
-      outcomes.push({ disclosed: true, status: after });
+      // A bug, not an answer: the whole batch fails and its fetches run one by one, so only this one fails.
+      if (!row.file_jws || !row.file_sha256) throw new Error(`referral ${row.id} is ${row.status} without a file`);
+      const before = statusNow.get(r.referralId) ?? row.status;
+      const after = before === 'READY' && delivered.has(r.referralId) ? 'DELIVERED' : before;
+      statusNow.set(r.referralId, after);
+      outcomes.push({ disclosed: true, row, status: after });
+      const sharedFields = sharedFieldsOf(row);
       disclosures.push({
-        userId: r.row.user_id,
+        userId: row.user_id,
         partnerId: r.partnerId,
-        consentId: r.row.consent_id,
-        referralId: r.row.id,
+        consentId: row.consent_id,
+        referralId: r.referralId,
         kind: 'REFERRAL_FILE',
-        sharedFields: r.sharedFields,
-        artefactSha256: r.row.file_sha256!,
+        sharedFields,
+        artefactSha256: row.file_sha256,
         requestId: r.actor.requestId,
       });
       entries.push({
         ...partnerAuditFields(r.actor),
         action: 'referral.file.disclosed',
         resourceType: 'referral',
-        resourceId: toPublicId('ref', r.row.id),
-        subjectUserHash: this.audit.subjectHash(r.row.user_id),
+        resourceId: toPublicId('ref', r.referralId),
+        subjectUserHash: this.audit.subjectHash(row.user_id),
         outcome: 'SUCCESS',
         httpStatus: 200,
-        details: { fileSha256: r.row.file_sha256, sharedFields: r.sharedFields, consentId: toPublicId('cns', r.row.consent_id), statusBefore: before },
+        details: { fileSha256: row.file_sha256, sharedFields, consentId: toPublicId('cns', row.consent_id), statusBefore: before },
       });
       if (r.callEntry) entries.push(r.callEntry);
     }
@@ -152,6 +159,9 @@ export class ReferralDisclosureBatcher {
     return outcomes;
   }
 }
+
+const sharedFieldsOf = (r: Pick<DeliverableRow, 'shared_fields'>): string[] =>
+  typeof r.shared_fields === 'string' ? JSON.parse(r.shared_fields) : r.shared_fields;
 
 function groupBy(byKey: Map<string, string>): Map<string, string[]> {
   const groups = new Map<string, string[]>();
