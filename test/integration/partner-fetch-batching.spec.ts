@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
-import { ReferralDisclosureBatcher } from '../../src/modules/referrals/partner/referral-disclosure.batcher';
+import { DISCLOSURE_BATCHES_IN_FLIGHT, ReferralDisclosureBatcher } from '../../src/modules/referrals/partner/referral-disclosure.batcher';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
 import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
@@ -23,7 +23,8 @@ describe('batched partner fetches', () => {
   let db: DataSource;
   let bank: BankClient;
   let token: string;
-  const users = userIds(13);
+  // The last test blocks every batch a process writes at once, then needs two more referrals.
+  const users = userIds(12 + DISCLOSURE_BATCHES_IN_FLIGHT);
   const refs: string[] = [];
   const key = (publicId: string) => publicId.slice(4);
   const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
@@ -221,11 +222,12 @@ describe('batched partner fetches', () => {
   });
 
   it("answers another partner's referral 404 inside a batch of the owner's fetches: 200 for those, one call entry each, the attempt audited, nothing disclosed, that row never held", async () => {
-    const [blocked, own, foreign] = refs.slice(10, 13);
+    const blocked = refs.slice(10, 10 + DISCLOSURE_BATCHES_IN_FLIGHT);
+    const [own, foreign] = refs.slice(10 + DISCLOSURE_BATCHES_IN_FLIGHT);
     const prober = new BankClient(uniqueCode('BFP'));
     await prober.register(api);
     const proberToken = await prober.accessToken(api);
-    const ids = { blocked: `fetch-blocked-${randomUUID()}`, own: `fetch-own-${randomUUID()}`, foreign: `fetch-foreign-${randomUUID()}` };
+    const ids = { blocked: blocked.map(() => `fetch-blocked-${randomUUID()}`), own: `fetch-own-${randomUUID()}`, foreign: `fetch-foreign-${randomUUID()}` };
     const queued = jest.spyOn(ReferralDisclosureBatcher.prototype, 'disclose');
     // While the batch holding both is written, the foreign referral's row must be free to lock (NOWAIT: no waiting).
     const ledger = api.get(DisclosureLedger, { strict: false });
@@ -242,15 +244,19 @@ describe('batched partner fetches', () => {
     let answers: Array<Awaited<ReturnType<typeof fetch>>>;
     let queuedIds: string[] = [];
     try {
-      // A first batch waits on a row lock, so that the next two fetches queue and go together in the next batch.
+      // Every batch the process writes at once waits on a row lock (one fetch each), so that the next two fetches
+      // queue and go together in the next batch.
       await holder.startTransaction('READ COMMITTED');
-      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(blocked)]);
-      const first = fetch(blocked, token, ids.blocked).then((res) => res);
-      await waitForLockWait(db, key(blocked));
+      await holder.query('SELECT id FROM referrals WHERE id IN (?) FOR UPDATE', [blocked.map(key)]);
+      const first: Array<ReturnType<typeof fetch>> = [];
+      for (const [i, r] of blocked.entries()) {
+        first.push(fetch(r, token, ids.blocked[i]).then((res) => res));
+        await waitForLockWait(db, key(r));
+      }
       const rest = [fetch(own, token, ids.own).then((res) => res), fetch(foreign, proberToken, ids.foreign).then((res) => res)];
-      await eventually(async () => queued.mock.calls.length === 3, 10_000, 10);
+      await eventually(async () => queued.mock.calls.length === blocked.length + 2, 10_000, 10);
       await holder.commitTransaction();
-      answers = await Promise.all([first, ...rest]);
+      answers = await Promise.all([...first, ...rest]);
     } finally {
       if (holder.isTransactionActive) await holder.rollbackTransaction();
       await holder.release();
@@ -258,12 +264,13 @@ describe('batched partner fetches', () => {
       spy.mockRestore();
       queued.mockRestore();
     }
-    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 404]);
-    expect(answers[2].json().type).toBe('https://errors.referral-gateway.dev/not-found');
+    expect(answers.map((a) => a.statusCode)).toEqual([...blocked.map(() => 200), 200, 404]);
+    expect(answers.at(-1)!.json().type).toBe('https://errors.referral-gateway.dev/not-found');
     expect(foreignLockable).toEqual([true]);
-    // Both were queued while the first batch waited, so they went together in the next one.
-    expect(queuedIds.sort()).toEqual([key(blocked), key(own), key(foreign)].sort());
-    for (const [requestId, status, actor] of [[ids.blocked, 200, bank.code], [ids.own, 200, bank.code], [ids.foreign, 404, prober.code]] as const) {
+    // Both were queued while the other batches waited, so they went together in the next one.
+    expect(queuedIds.sort()).toEqual([...blocked, own, foreign].map(key).sort());
+    const expected = [...ids.blocked.map((id) => [id, 200, bank.code] as const), [ids.own, 200, bank.code] as const, [ids.foreign, 404, prober.code] as const];
+    for (const [requestId, status, actor] of expected) {
       expect((await callsOf(requestId)).map((e) => [e.http_status, e.actor_id])).toEqual([[status, actor]]);
     }
     expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE request_id = ?', [ids.foreign])).toBe(0);
