@@ -283,22 +283,23 @@ export class PrescreenRunsRepository {
 
   /**
    * Copies the evaluated version of every eligible user's credit record who has no live offer for the product
-   * into credit_record_snapshots, unless that (user_id, record_version) is there already. Driven by the evaluation
-   * table (STRAIGHT_JOIN: primary-key lookups into credit_records, in user_id order). The no-op ON DUPLICATE KEY
-   * clause covers a concurrent run of another product copying the same version, without IGNORE's habit of hiding
-   * other errors.
+   * into credit_record_snapshots, unless that (user_id, record_version) is there already (another product's run
+   * copied it). Driven by the evaluation table (STRAIGHT_JOIN: primary-key lookups into credit_records, in user_id
+   * order). IGNORE skips a version that is there: it takes a shared lock on that row (ON DUPLICATE KEY UPDATE would
+   * take an exclusive one, on a row other products' offers pin), and the statement never names the table it writes,
+   * so MariaDB streams the rows instead of buffering the wide records in a temporary table first (a `NOT EXISTS` on
+   * the snapshots did that). The only error IGNORE can hide here is that duplicate: both tables have the same
+   * column types, and snapshots have no foreign key or CHECK.
    */
   async copySnapshots(m: EntityManager, productId: string, evaluation: ChunkEvaluation): Promise<void> {
     await m.query(
-      `INSERT INTO credit_record_snapshots (${SNAPSHOT_COLUMNS})
+      `INSERT IGNORE INTO credit_record_snapshots (${SNAPSHOT_COLUMNS})
        SELECT ${SNAPSHOT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
          FROM ${EVALUATION_TABLE} e FORCE INDEX (PRIMARY)
          STRAIGHT_JOIN credit_records cr ON cr.user_id = e.user_id AND cr.record_version = e.record_version
         WHERE ${evaluation.inOrder.sql} AND ${evaluation.eligibleSql}
           AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = e.user_id AND o.live_key = 1)
-          AND NOT EXISTS (SELECT 1 FROM credit_record_snapshots s WHERE s.user_id = e.user_id AND s.record_version = e.record_version)
-        ORDER BY e.user_id
-       ON DUPLICATE KEY UPDATE credit_record_snapshots.record_version = credit_record_snapshots.record_version`,
+        ORDER BY e.user_id`,
       [...evaluation.inOrder.params, productId],
     );
   }
