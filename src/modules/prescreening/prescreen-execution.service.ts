@@ -9,6 +9,9 @@ import { runPublicId } from './prescreen-run';
 import { ChunkCounts, PrescreenRunsRepository } from './prescreen-runs.repository';
 
 export type PlanOutcome = { planned: true; chunks: number; totalUsers: number } | { planned: false; reason: 'already-planned' | 'not-queued' };
+/** Chunks committed per planning transaction (each commit lets the outbox relay hand them to the workers). */
+const PLAN_STEP_CHUNKS = 4;
+
 export type ChunkOutcome = { done: true; counts: ChunkCounts; runCompleted: boolean } | { done: false; reason: 'already-done' | 'run-ended' };
 
 /**
@@ -30,36 +33,64 @@ export class PrescreenExecution {
   ) {}
 
   /**
-   * Splits the credit records into user-id ranges of `chunkSize` users (a keyset walk over the primary key), and in
-   * the same transaction writes the chunk rows, one outbox row per chunk job, and moves the run to RUNNING.
+   * Splits the credit records into user-id ranges of `chunkSize` users (a keyset walk over the primary key) and
+   * writes the chunk rows with one outbox row per chunk job, PLAN_STEP_CHUNKS chunks per transaction: workers
+   * evaluate the first chunks while the walk goes on (it reads every row of the table once, which at a million
+   * users was a second or more with one core busy and the other idle). The first step moves the run to RUNNING;
+   * the last adds the open-ended tail chunk and sets chunk_count and total_users, which completion waits for.
+   * The walk runs outside the transactions; each step checks under the run's lock that it continues from the last
+   * committed chunk, so a job delivered twice (or resumed after a crash) never plans a range twice.
    */
   async plan(runId: string, correlationId: string): Promise<PlanOutcome> {
-    return this.tx.run(async (m): Promise<PlanOutcome> => {
-      const run = await this.runs.lockRun(m, runId);
+    for (;;) {
+      const run = await this.runs.findRun(runId);
       if (!run) throw new Error(`pre-screen run ${runId} does not exist`);
       if (run.chunkCount !== null) return { planned: false, reason: 'already-planned' };
-      if (run.status !== 'QUEUED') return { planned: false, reason: 'not-queued' };
+      if (run.status !== 'QUEUED' && run.status !== 'RUNNING') return { planned: false, reason: 'not-queued' };
+      const from = await this.runs.lastChunk(runId);
 
       const ranges: UserIdRange[] = [];
-      let after: string | null = null;
-      for (;;) {
-        const upto = await this.runs.nextBoundary(m, after, run.chunkSize);
-        if (upto === undefined) break;
+      let after = from?.upto ?? null;
+      let walked = false;
+      while (ranges.length < PLAN_STEP_CHUNKS) {
+        const upto = await this.runs.nextBoundary(after, run.chunkSize);
+        if (upto === undefined) {
+          walked = true;
+          break;
+        }
         ranges.push({ after, upto });
         after = upto;
       }
-      // The last range is open above: users ingested after planning are evaluated too, by exactly one chunk.
-      const tail = await this.runs.countUsers(m, { after, upto: null });
-      ranges.push({ after, upto: null });
-      const totalUsers = (ranges.length - 1) * run.chunkSize + tail;
 
-      await this.runs.insertChunks(m, runId, ranges);
-      for (let chunkNo = 0; chunkNo < ranges.length; chunkNo++) {
-        await this.outbox.enqueue(m, 'prescreening', 'prescreen.chunk', { runId, chunkNo, correlationId });
-      }
-      await this.runs.markPlanned(m, runId, ranges.length, totalUsers);
-      return { planned: true, chunks: ranges.length, totalUsers };
-    });
+      const outcome = await this.tx.run(async (m): Promise<PlanOutcome | 'next-step'> => {
+        const locked = await this.runs.lockRun(m, runId);
+        if (!locked) throw new Error(`pre-screen run ${runId} does not exist`);
+        if (locked.chunkCount !== null) return { planned: false, reason: 'already-planned' };
+        if (locked.status !== 'QUEUED' && locked.status !== 'RUNNING') return { planned: false, reason: 'not-queued' };
+        const last = await this.runs.lastChunk(runId, m);
+        // Another delivery of this job planned meanwhile: walk again from where it stopped.
+        if (last?.chunkNo !== from?.chunkNo) return 'next-step';
+
+        const firstChunkNo = last ? last.chunkNo + 1 : 0;
+        // The last range is open above: users ingested after planning are evaluated too, by exactly one chunk.
+        const tail = walked ? await this.runs.countUsers(m, { after, upto: null }) : 0;
+        if (walked) ranges.push({ after, upto: null });
+        await this.runs.insertChunks(m, runId, firstChunkNo, ranges);
+        await this.outbox.enqueueMany(
+          m,
+          'prescreening',
+          'prescreen.chunk',
+          ranges.map((_, i) => ({ runId, chunkNo: firstChunkNo + i, correlationId })),
+        );
+        if (locked.status === 'QUEUED') await this.runs.markRunning(m, runId);
+        if (!walked) return 'next-step';
+        const chunks = firstChunkNo + ranges.length;
+        const totalUsers = (chunks - 1) * run.chunkSize + tail;
+        await this.runs.markPlanned(m, runId, chunks, totalUsers);
+        return { planned: true, chunks, totalUsers };
+      });
+      if (outcome !== 'next-step') return outcome;
+    }
   }
 
   /**

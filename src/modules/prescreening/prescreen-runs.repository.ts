@@ -145,11 +145,11 @@ export class PrescreenRunsRepository {
   /**
    * The last user_id of the next chunk after `after` (a keyset walk over the primary key: each step reads
    * `chunkSize` index entries, so planning is one pass over the index whatever the table size), or undefined when
-   * fewer than `chunkSize` users remain.
+   * fewer than `chunkSize` users remain. A plain read outside any transaction (PrescreenExecution.plan).
    */
-  async nextBoundary(m: EntityManager, after: string | null, chunkSize: number): Promise<string | undefined> {
+  async nextBoundary(after: string | null, chunkSize: number): Promise<string | undefined> {
     const from = userIdRangeSql('user_id', { after, upto: null });
-    const rows: { user_id: string }[] = await m.query(
+    const rows: { user_id: string }[] = await this.dataSource.query(
       `SELECT user_id FROM credit_records WHERE ${from.sql} ORDER BY user_id LIMIT ?, 1`,
       [...from.params, chunkSize - 1],
     );
@@ -162,17 +162,35 @@ export class PrescreenRunsRepository {
     return Number(row.n);
   }
 
-  async insertChunks(m: EntityManager, runId: string, ranges: UserIdRange[]): Promise<void> {
+  /** The run's highest-numbered chunk planned so far (its upper bound is where planning continues), if any. */
+  async lastChunk(runId: string, m: EntityManager = this.dataSource.manager): Promise<{ chunkNo: number; upto: string | null } | undefined> {
+    const rows: { chunk_no: number; user_id_upto: string | null }[] = await m.query(
+      'SELECT chunk_no, user_id_upto FROM prescreen_chunks WHERE run_id = ? ORDER BY chunk_no DESC LIMIT 1',
+      [runId],
+    );
+    return rows.length ? { chunkNo: Number(rows[0].chunk_no), upto: rows[0].user_id_upto } : undefined;
+  }
+
+  /** Chunks `firstChunkNo`, `firstChunkNo + 1`, … for the ranges, in order. */
+  async insertChunks(m: EntityManager, runId: string, firstChunkNo: number, ranges: UserIdRange[]): Promise<void> {
     await m.query('INSERT INTO prescreen_chunks (run_id, chunk_no, user_id_after, user_id_upto) VALUES ?', [
-      ranges.map((r, i) => [runId, i, r.after, r.upto]),
+      ranges.map((r, i) => [runId, firstChunkNo + i, r.after, r.upto]),
     ]);
   }
 
-  /** QUEUED → RUNNING with the plan's size; false when the run was not QUEUED (planned already, or failed). */
+  /** QUEUED → RUNNING when planning commits its first chunks. */
+  async markRunning(m: EntityManager, runId: string): Promise<void> {
+    await m.query(`UPDATE prescreen_runs SET status = 'RUNNING', started_at = NOW(3) WHERE id = ? AND status = 'QUEUED'`, [runId]);
+  }
+
+  /**
+   * The plan's size, once its last chunk is written: until then chunk_count is NULL and no chunk can complete the
+   * run (countChunkDone). False when the run was planned already or has ended.
+   */
   async markPlanned(m: EntityManager, runId: string, chunkCount: number, totalUsers: number): Promise<boolean> {
     const result: { affectedRows: number } = await m.query(
-      `UPDATE prescreen_runs SET status = 'RUNNING', chunk_count = ?, total_users = ?, started_at = NOW(3)
-        WHERE id = ? AND status = 'QUEUED'`,
+      `UPDATE prescreen_runs SET chunk_count = ?, total_users = ?
+        WHERE id = ? AND status = 'RUNNING' AND chunk_count IS NULL`,
       [chunkCount, totalUsers, runId],
     );
     return result.affectedRows === 1;
