@@ -5,10 +5,18 @@ import { AuditWriter } from '../audit/audit.writer';
 import { CardProductsRepository } from '../card-products/card-products.repository';
 import { OffersRepository, UserIdRange } from '../offers/offers.repository';
 import { compileCriteria } from './criteria';
-import { runPublicId } from './prescreen-run';
+import { PrescreenRun, runPublicId } from './prescreen-run';
 import { ChunkCounts, PrescreenRunsRepository } from './prescreen-runs.repository';
 
 export type PlanOutcome = { planned: true; chunks: number; totalUsers: number } | { planned: false; reason: 'already-planned' | 'not-queued' };
+
+/** Why planning has nothing (more) to do for the run: planned already, or ended (FAILED); undefined to go on. */
+function planningEnded(run: PrescreenRun): PlanOutcome | undefined {
+  if (run.chunkCount !== null) return { planned: false, reason: 'already-planned' };
+  if (run.status !== 'QUEUED' && run.status !== 'RUNNING') return { planned: false, reason: 'not-queued' };
+  return undefined;
+}
+
 /** Chunks committed per planning transaction (each commit lets the outbox relay hand them to the workers). */
 const PLAN_STEP_CHUNKS = 4;
 
@@ -35,8 +43,8 @@ export class PrescreenExecution {
   /**
    * Splits the credit records into user-id ranges of `chunkSize` users (a keyset walk over the primary key) and
    * writes the chunk rows with one outbox row per chunk job, PLAN_STEP_CHUNKS chunks per transaction: workers
-   * evaluate the first chunks while the walk goes on (it reads every row of the table once, which at a million
-   * users was a second or more with one core busy and the other idle). The first step moves the run to RUNNING;
+   * evaluate the first chunks while the walk goes on (it reads every row of the table once: 1.6–2.7 s of a 13–20 s
+   * run of 400,000 users, during which nothing else of the run could proceed). The first step moves the run to RUNNING;
    * the last adds the open-ended tail chunk and sets chunk_count and total_users, which completion waits for.
    * The walk runs outside the transactions; each step checks under the run's lock that it continues from the last
    * committed chunk, so a job delivered twice (or resumed after a crash) never plans a range twice.
@@ -45,8 +53,8 @@ export class PrescreenExecution {
     for (;;) {
       const run = await this.runs.findRun(runId);
       if (!run) throw new Error(`pre-screen run ${runId} does not exist`);
-      if (run.chunkCount !== null) return { planned: false, reason: 'already-planned' };
-      if (run.status !== 'QUEUED' && run.status !== 'RUNNING') return { planned: false, reason: 'not-queued' };
+      const nothingToDo = planningEnded(run);
+      if (nothingToDo) return nothingToDo;
       const from = await this.runs.lastChunk(runId);
 
       const ranges: UserIdRange[] = [];
@@ -65,8 +73,8 @@ export class PrescreenExecution {
       const outcome = await this.tx.run(async (m): Promise<PlanOutcome | 'next-step'> => {
         const locked = await this.runs.lockRun(m, runId);
         if (!locked) throw new Error(`pre-screen run ${runId} does not exist`);
-        if (locked.chunkCount !== null) return { planned: false, reason: 'already-planned' };
-        if (locked.status !== 'QUEUED' && locked.status !== 'RUNNING') return { planned: false, reason: 'not-queued' };
+        const ended = planningEnded(locked);
+        if (ended) return ended;
         const last = await this.runs.lastChunk(runId, m);
         // Another delivery of this job planned meanwhile: walk again from where it stopped.
         if (last?.chunkNo !== from?.chunkNo) return 'next-step';
@@ -74,17 +82,17 @@ export class PrescreenExecution {
         const firstChunkNo = last ? last.chunkNo + 1 : 0;
         // The last range is open above: users ingested after planning are evaluated too, by exactly one chunk.
         const tail = walked ? await this.runs.countUsers(m, { after, upto: null }) : 0;
-        if (walked) ranges.push({ after, upto: null });
-        await this.runs.insertChunks(m, runId, firstChunkNo, ranges);
+        const step = walked ? [...ranges, { after, upto: null }] : ranges;
+        await this.runs.insertChunks(m, runId, firstChunkNo, step);
         await this.outbox.enqueueMany(
           m,
           'prescreening',
           'prescreen.chunk',
-          ranges.map((_, i) => ({ runId, chunkNo: firstChunkNo + i, correlationId })),
+          step.map((_, i) => ({ runId, chunkNo: firstChunkNo + i, correlationId })),
         );
         if (locked.status === 'QUEUED') await this.runs.markRunning(m, runId);
         if (!walked) return 'next-step';
-        const chunks = firstChunkNo + ranges.length;
+        const chunks = firstChunkNo + step.length;
         const totalUsers = (chunks - 1) * run.chunkSize + tail;
         await this.runs.markPlanned(m, runId, chunks, totalUsers);
         return { planned: true, chunks, totalUsers };
