@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError, loadConfig, maskedConfig } from '../../src/infra/config/load-config';
 
@@ -57,6 +57,18 @@ describe('loadConfig', () => {
     ['NODE_ENV', { NODE_ENV: 'staging' }],
   ])('stops on a bad %s, naming the variable', (name, change) => {
     expect(problemsOf({ ...validEnv(), ...change })).toContain(name);
+  });
+
+  it('runs the api role as one process unless API_PROCESSES asks for more; auto is one per CPU', () => {
+    expect(loadConfig(validEnv()).apiProcesses).toBe(1);
+    expect(loadConfig({ ...validEnv(), API_PROCESSES: '4' }).apiProcesses).toBe(4);
+    expect(loadConfig({ ...validEnv(), API_PROCESSES: 'auto' }).apiProcesses).toBe(availableParallelism());
+  });
+
+  it.each(['0', '-2', '1.5', 'many', 'auto2', '1000'])('refuses API_PROCESSES=%s with a clear message', (value) => {
+    const message = problemsOf({ ...validEnv(), API_PROCESSES: value });
+    expect(message).toContain('API_PROCESSES (apiProcesses)');
+    expect(message).toMatch(value === '1000' ? /at most 256/ : /must be a positive integer or "auto"/);
   });
 
   it('stops when no platform identity-provider key is configured', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const masterKey = z
@@ -16,11 +17,26 @@ const url = (protocols: string[]) =>
 /** Environment values arrive as text: "false" must mean false, which a plain boolean coercion gets wrong. */
 const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
 
+/**
+ * How many processes serve the api role: a positive integer, or `auto` for one per CPU the process may use.
+ * `auto` is resolved here, so `cli config` prints the number the supervisor will start.
+ */
+const processCount = z.preprocess(
+  (v) => (v === 'auto' ? availableParallelism() : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z
+    .number({ error: 'must be a positive integer or "auto" (one process per CPU)' })
+    .int('must be a positive integer or "auto" (one process per CPU)')
+    .min(1, 'must be a positive integer or "auto" (one process per CPU)')
+    .max(256, 'must be at most 256'),
+);
+
 /** The whole configuration of the gateway; every value is validated before any module starts. */
 export const appConfigSchema = z
   .object({
     nodeEnv: z.enum(['development', 'test', 'production']),
     port: z.coerce.number().int().min(1).max(65535),
+    /** Processes of the api role on this host (node:cluster, sharing `port`); 1 = today's single process. Other roles ignore it. */
+    apiProcesses: processCount,
     publicBaseUrl: url(['http:', 'https:']),
     databaseUrl: url(['mysql:']),
     /** MySQL connections per process: requests beyond it queue for a connection, which is where latency hides. */
@@ -132,6 +148,7 @@ export type AppConfig = z.infer<typeof appConfigSchema>;
 export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   NODE_ENV: 'nodeEnv',
   PORT: 'port',
+  API_PROCESSES: 'apiProcesses',
   PUBLIC_BASE_URL: 'publicBaseUrl',
   DATABASE_URL: 'databaseUrl',
   DATABASE_POOL_SIZE: 'databasePoolSize',
