@@ -1,32 +1,14 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { verify } from 'jsonwebtoken';
 import * as mysql from 'mysql2/promise';
 import { MIGRATIONS } from '../../src/infra/database/migrations';
+import { BUILT_CLI, BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { MYSQL_SERVER_URL } from '../support/test-env';
 
 const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const GATEWAY = join(ROOT, 'dist', 'src', 'main.js');
-
-/** Newest modification time under a folder, to tell whether dist/ predates the sources it was built from. */
-function newest(dir: string): number {
-  return readdirSync(dir, { withFileTypes: true }).reduce((max, entry) => {
-    const path = join(dir, entry.name);
-    return Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }, 0);
-}
-
-/** The built CLI, as operators run it (`npm run cli`). CI builds first; a local run builds when dist is missing or stale. */
-function ensureBuilt() {
-  const sources = Math.max(newest(join(ROOT, 'src', 'cli')), newest(join(ROOT, 'src', 'infra', 'config')));
-  if (existsSync(CLI) && existsSync(GATEWAY) && statSync(CLI).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-}
+const CLI = BUILT_CLI;
+const GATEWAY = BUILT_GATEWAY;
 
 function run(entry: string, args: string[], env: Record<string, string | undefined> = {}) {
   const res = spawnSync(process.execPath, [entry, ...args], {

@@ -1,8 +1,7 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { DataSource } from 'typeorm';
@@ -20,6 +19,7 @@ import {
   NO_EXCLUSION_FACTS,
 } from '../../src/modules/prescreening/criteria';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
+import { BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
 /**
@@ -51,21 +51,6 @@ interface Expected {
   reasons: Record<string, number>;
   /** Eligible user → current record_version. */
   eligibleUsers: Map<string, number>;
-}
-
-/** The compiled JavaScript is what `npm run start:worker` runs; rebuild it when a source file is newer (CI builds first). */
-function ensureBuilt() {
-  const built = join(ROOT, 'dist', 'src', 'main.js');
-  const builtAt = existsSync(built) ? statSync(built).mtimeMs : 0;
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) return Math.max(latest, newest(path));
-      return entry.name.endsWith('.ts') ? Math.max(latest, statSync(path).mtimeMs) : latest;
-    }, 0);
-  if (newest(join(ROOT, 'src')) > builtAt) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  }
 }
 
 describe('pre-screen runs over 100,000 users', () => {
@@ -321,7 +306,7 @@ describe('pre-screen runs over 100,000 users', () => {
     await worker!.close();
     worker = undefined;
     let output = '';
-    child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js'), 'worker'], {
+    child = spawn(process.execPath, [BUILT_GATEWAY, 'worker'], {
       cwd: ROOT,
       env: { ...process.env, WORKER_CONCURRENCY: '2' },
       stdio: ['ignore', 'pipe', 'pipe'],
