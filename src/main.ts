@@ -1,7 +1,12 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import cluster from 'node:cluster';
 import { Logger } from 'nestjs-pino';
+import pino from 'pino';
 import { AppModule, PROCESS_ROLES, ProcessRole } from './app.module';
+import { ApiClusterSupervisor } from './infra/cluster/api-cluster.supervisor';
+import { API_WORKER_SHUTDOWN_SIGNALS, prepareApiClusterWorker } from './infra/cluster/api-cluster.worker';
+import { isApiClusterWorker } from './infra/cluster/cluster-metrics';
 import { AppConfig } from './infra/config/app-config';
 import { ConfigurationError, loadConfig } from './infra/config/load-config';
 import { createHttpApp } from './infra/http/http-app.factory';
@@ -17,7 +22,7 @@ export async function start(role: ProcessRole, config: AppConfig) {
     return app;
   }
   const app = await createHttpApp(AppModule.forRole(role, config), config);
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(isApiClusterWorker() ? API_WORKER_SHUTDOWN_SIGNALS : []);
   await app.listen({ port: config.port, host: '0.0.0.0' });
   return app;
 }
@@ -37,6 +42,15 @@ async function main() {
       process.exit(78); // EX_CONFIG
     }
     throw error;
+  }
+  // API_PROCESSES > 1: this process becomes the cluster's primary (no HTTP), and each worker it forks runs this
+  // same file and starts the api role below. The worker and all roles always run as one process.
+  if (role === 'api' && config.apiProcesses > 1) {
+    if (cluster.isPrimary) {
+      const logger = pino({ level: config.logLevel, base: { pid: process.pid, role: 'api', process: 'cluster-primary' } });
+      process.exit(await new ApiClusterSupervisor({ processes: config.apiProcesses, logger }).run());
+    }
+    prepareApiClusterWorker();
   }
   await start(role, config);
 }

@@ -1,10 +1,22 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isApiClusterWorker, metricsOfAllApiProcesses, shareWithPrimary } from '../cluster/cluster-metrics';
 
-/** Every Prometheus metric of the process, declared once so names and labels stay consistent. */
+/**
+ * Every Prometheus metric of the process, declared once so names and labels stay consistent.
+ *
+ * Two registries, because the api role may run as several processes (API_PROCESSES) answering as one:
+ * - `registry`: what this process observed. In a cluster every process's copy is merged by the metric's
+ *   `aggregator`: counters and histograms are summed (prom-client's default, stated below), `api_processes` too;
+ *   prom-client's default metrics carry their own (`process_start_time_seconds` omitted, versions `first`,
+ *   event-loop lag averaged, memory and CPU summed).
+ * - `sharedState`: gauges of state that lives in Redis and MySQL, read at scrape time by the one process answering
+ *   the scrape. They are never merged, so a queue's depth is never counted once per process.
+ */
 @Injectable()
 export class MetricsService {
-  readonly registry = new Registry();
+  private readonly registry = new Registry();
+  private readonly sharedState = new Registry();
 
   readonly httpRequestDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -12,6 +24,15 @@ export class MetricsService {
     labelNames: ['method', 'route', 'status'],
     buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
+    aggregator: 'sum',
+  });
+
+  /** 1 in every process serving the api role, so the aggregate says how many processes this answer covers. */
+  readonly apiProcesses = new Gauge({
+    name: 'api_processes',
+    help: 'Processes of the api role whose metrics this answer includes (API_PROCESSES when all are up)',
+    registers: [this.registry],
+    aggregator: 'sum',
   });
 
   readonly jobDuration = new Histogram({
@@ -20,6 +41,7 @@ export class MetricsService {
     labelNames: ['queue', 'job', 'outcome'],
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [this.registry],
+    aggregator: 'sum',
   });
 
   readonly jobFailures = new Counter({
@@ -27,20 +49,21 @@ export class MetricsService {
     help: 'Job attempts that threw, by queue, job name and whether retries are exhausted',
     labelNames: ['queue', 'job', 'final'],
     registers: [this.registry],
+    aggregator: 'sum',
   });
 
   readonly queueDepth = new Gauge({
     name: 'queue_jobs',
     help: 'Jobs in each queue by state (read from Redis at scrape time)',
     labelNames: ['queue', 'state'],
-    registers: [this.registry],
+    registers: [this.sharedState],
   });
 
   readonly outboxPending = new Gauge({
     name: 'outbox_rows',
     help: 'Outbox rows by status (read from MySQL at scrape time)',
     labelNames: ['status'],
-    registers: [this.registry],
+    registers: [this.sharedState],
   });
 
   readonly eventPushes = new Counter({
@@ -48,6 +71,7 @@ export class MetricsService {
     help: 'RFC 8935 push attempts by outcome (delivered, rejected = 400 from the bank, failed = will retry, dead, refused = address not allowed)',
     labelNames: ['outcome'],
     registers: [this.registry],
+    aggregator: 'sum',
   });
 
   readonly referralSlaBreaches = new Counter({
@@ -55,6 +79,7 @@ export class MetricsService {
     help: 'Referrals flagged late: no final decision at their decision SLA, by partner and product code',
     labelNames: ['partner', 'product'],
     registers: [this.registry],
+    aggregator: 'sum',
   });
 
   /** Collectors that read live state at scrape time, registered by the modules that own that state. */
@@ -62,6 +87,7 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    if (isApiClusterWorker()) shareWithPrimary(this.registry);
   }
 
   onScrape(hook: () => Promise<void>): void {
@@ -70,6 +96,10 @@ export class MetricsService {
 
   async render(): Promise<string> {
     await Promise.allSettled(this.scrapeHooks.map((hook) => hook()));
-    return this.registry.metrics();
+    const [processes, sharedState] = await Promise.all([
+      isApiClusterWorker() ? metricsOfAllApiProcesses() : this.registry.metrics(),
+      this.sharedState.metrics(),
+    ]);
+    return `${processes}\n${sharedState}`;
   }
 }

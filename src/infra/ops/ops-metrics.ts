@@ -10,7 +10,8 @@ export const UNMATCHED_ROUTE = 'unmatched';
 
 /**
  * Feeds the api role's metrics: one latency observation per HTTP response, labelled by route pattern
- * (`/partner/v1/referrals/:id`, never the raw URL), and outbox row counts read from MySQL at scrape time.
+ * (`/partner/v1/referrals/:id`, never the raw URL), this process counted in `api_processes` once it listens, and
+ * outbox row counts read from MySQL at scrape time.
  */
 @Injectable()
 export class OpsMetrics implements OnModuleInit {
@@ -29,6 +30,7 @@ export class OpsMetrics implements OnModuleInit {
         reply.elapsedTime / 1000,
       );
     });
+    fastify?.addHook('onListen', async () => this.metrics.apiProcesses.set(1));
 
     const outboxStats = new OutboxStatsRepository(this.dataSource);
     this.metrics.onScrape(async () => {
