@@ -35,39 +35,39 @@ export const isApiClusterWorker = (): boolean => cluster.isWorker;
 
 const send = (message: Message) => process.send!(message);
 
+/** Worker side: the answers of the primary still awaited, by request id. */
+const awaitedAnswers = new Map<number, (answer: { text?: string; error?: string }) => void>();
+let nextRequestId = 0;
+
 /** Worker side: from now on this registry is what the process contributes to the aggregate. */
 export function shareWithPrimary(registry: Registry): void {
   process.on('message', (message: Message) => {
-    if (message?.type !== COLLECT) return;
-    registry.getMetricsAsJSON().then(
-      (metrics) => send({ type: PART, id: message.id, metrics }),
-      (error: Error) => send({ type: PART, id: message.id, error: error.message }),
-    );
+    if (message?.type === COLLECT) {
+      registry.getMetricsAsJSON().then(
+        (metrics) => send({ type: PART, id: message.id, metrics }),
+        (error: Error) => send({ type: PART, id: message.id, error: error.message }),
+      );
+    } else if (message?.type === RESPONSE) {
+      awaitedAnswers.get(message.id)?.(message);
+    }
   });
   send({ type: READY });
 }
-
-let nextRequestId = 0;
 
 /** Worker side: the aggregated metrics of every api process, in Prometheus text format. */
 export function metricsOfAllApiProcesses(): Promise<string> {
   const id = nextRequestId++;
   return new Promise((resolve, reject) => {
-    const onMessage = (message: Message) => {
-      if (message?.type !== RESPONSE || message.id !== id) return;
-      done();
-      if (message.error !== undefined) reject(new Error(`api cluster metrics: ${message.error}`));
-      else resolve(message.text ?? '');
-    };
     const timer = setTimeout(() => {
-      done();
+      awaitedAnswers.delete(id);
       reject(new Error('api cluster metrics: the primary did not answer'));
     }, ANSWER_TIMEOUT_MS);
-    const done = () => {
+    awaitedAnswers.set(id, (answer) => {
+      awaitedAnswers.delete(id);
       clearTimeout(timer);
-      process.off('message', onMessage);
-    };
-    process.on('message', onMessage);
+      if (answer.error !== undefined) reject(new Error(`api cluster metrics: ${answer.error}`));
+      else resolve(answer.text ?? '');
+    });
     send({ type: REQUEST, id });
   });
 }
