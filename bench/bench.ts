@@ -16,7 +16,7 @@ import { es256SignaturesPerSecond } from './raw/raw-crypto';
 import { fullScanRowsPerSecond, rawInsertRowsPerSecond } from './raw/raw-mysql';
 import { benchPool, createBenchEnvironment, dropBenchEnvironment, REDIS_SERVER_URL } from './support/env';
 import { describeMachine } from './support/machine';
-import { forkBenchScript, nextMessage, startGatewayProcess, stopChild } from './support/processes';
+import { API_PROCESSES, forkBenchScript, nextMessage, startGatewayProcess, stopChild } from './support/processes';
 import { BenchReport, Figure, markdownSection, printTable, TargetCheck, writeJson, writeMarkdown } from './support/report';
 import { DOC_TEMPLATE } from './support/doc-template';
 
@@ -46,6 +46,8 @@ const SIZES = {
   applyConnections: 8,
   packagingWorkers: 2,
   fetchRate: 1000,
+  /** Processes of the api role (API_PROCESSES=auto: one per core), see startGatewayProcess. */
+  apiProcesses: API_PROCESSES,
 };
 const REPO_ROOT = join(__dirname, '..', '..');
 const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000, packagingVsSignatures: 0.25, fetchVsBare: 0.3, fetchP99Ms: 20 };

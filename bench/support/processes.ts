@@ -1,5 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { BenchEnvironment } from './env';
 
@@ -61,13 +62,20 @@ export interface GatewayProcess {
   baseUrl: string;
 }
 
+/**
+ * The api role runs as operators would deploy it on this host: one process per core (API_PROCESSES=auto), the
+ * cluster's primary forking the workers (docs/BENCHMARKS.md, "What is measured").
+ */
+export const API_PROCESSES = availableParallelism();
+
 /** The gateway as operators run it (dist/src/main.js <role>), on the run's database and Redis. */
 export async function startGatewayProcess(bench: BenchEnvironment, role: 'api' | 'worker'): Promise<GatewayProcess> {
   const port = await freePort();
-  // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the gateway processes, for finding where a missed target's time goes.
+  // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the gateway processes (every api worker too: cluster workers inherit
+  // the primary's execArgv), for finding where a missed target's time goes.
   const profileDir = process.env.BENCH_CPU_PROF;
   const child = fork(join(__dirname, '..', '..', 'src', 'main.js'), [role], {
-    env: { ...process.env, ...bench.env, PORT: String(port) },
+    env: { ...process.env, ...bench.env, PORT: String(port), ...(role === 'api' ? { API_PROCESSES: 'auto' } : {}) },
     execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -75,21 +83,23 @@ export async function startGatewayProcess(bench: BenchEnvironment, role: 'api' |
   child.once('exit', (code, signal) => {
     if (!stopping.has(child)) console.error(`gateway ${role} process ${child.pid} exited unexpectedly (code ${code}, signal ${signal})`);
   });
-  if (role === 'api') await waitForHttp(child, `${baseUrl}/.well-known/jwks.json`);
+  if (role === 'api') await waitForApiCluster(child, baseUrl);
   return { child, baseUrl };
 }
 
-async function waitForHttp(child: ChildProcess, url: string, timeoutMs = 60_000): Promise<void> {
+/** Until every api process listens: the aggregated `api_processes` gauge counts the workers that do. */
+async function waitForApiCluster(child: ChildProcess, baseUrl: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} during start-up`);
     try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
+      const res = await fetch(`${baseUrl}/metrics`);
+      const listening = /^api_processes (\d+)$/m.exec(await res.text());
+      if (res.ok && Number(listening?.[1]) === API_PROCESSES) return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`gateway did not answer ${url} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 200));
+      // not listening yet
     }
+    if (Date.now() > deadline) throw new Error(`the api role did not run ${API_PROCESSES} processes within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
