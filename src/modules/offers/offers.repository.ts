@@ -84,7 +84,7 @@ const SELECT_OFFER = `
 
 /**
  * The SQL of offers. A LIVE offer has live_key = 1, every other state NULL: the unique key
- * (product_id, user_id, live_key) is what guarantees one live offer per user and product, whoever writes.
+ * (user_id, product_id, live_key) is what guarantees one live offer per user and product, whoever writes.
  * "Live" for readers also means unexpired; writers turn expired LIVE rows into EXPIRED before making new ones.
  */
 @Injectable()
