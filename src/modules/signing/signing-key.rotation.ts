@@ -25,6 +25,9 @@ export interface CreatedKey {
   previousKid: string | null;
 }
 
+/** Attempts of one rotation racing others (see rotate). */
+const MAX_ROTATION_ATTEMPTS = 10;
+
 const isDuplicateKey = (error: unknown): boolean => {
   const e = error as { errno?: number; driverError?: { errno?: number } };
   return e?.errno === 1062 || e?.driverError?.errno === 1062;
@@ -65,8 +68,10 @@ export class SigningKeyRotation implements OnApplicationBootstrap {
       try {
         return await this.create(actor, alg, true);
       } catch (error) {
-        // A concurrent rotation committed between our lock and insert; run again against its result.
-        if (!isDuplicateKey(error) || attempt >= 3) throw error;
+        // A concurrent rotation committed while we waited for the ACTIVE row's lock (we then find no ACTIVE row and
+        // our insert collides with its key); run again against its result. Of n rotations at once the last one loses
+        // n − 1 times, so the bound is well above any plausible number of simultaneous operator rotations.
+        if (!isDuplicateKey(error) || attempt >= MAX_ROTATION_ATTEMPTS) throw error;
       }
     }
   }
