@@ -1,6 +1,6 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { randomUUID } from 'node:crypto';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
@@ -105,11 +105,7 @@ describe('batched partner fetches', () => {
   it('answers 410 consent-revoked when the consent is revoked while its batch waits for the row lock, recording nothing', async () => {
     const r = refs[3];
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(r)]);
-    const holder = db.createQueryRunner();
-    await holder.connect();
-    try {
-      await holder.startTransaction('READ COMMITTED');
-      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(r)]);
+    await whileRowsLocked(db, [key(r)], async (holder) => {
       // inject() starts only when awaited: start it now, so that it runs into the lock.
       const pending = fetch(r).then((res) => res);
       await waitForLockWait(db, key(r));
@@ -118,10 +114,7 @@ describe('batched partner fetches', () => {
       const res = await pending;
       expect(res.statusCode).toBe(410);
       expect(res.json().type).toBe('https://errors.referral-gateway.dev/consent-revoked');
-    } finally {
-      if (holder.isTransactionActive) await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
     expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(r)])).toEqual([{ status: 'READY' }]);
     expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(r)])).toBe(0);
     expect(await auditOf('referral.file.disclosed', r)).toEqual([]);
@@ -130,11 +123,7 @@ describe('batched partner fetches', () => {
 
   it('answers 410 referral-closed when the referral is withdrawn while its batch waits for the row lock', async () => {
     const r = refs[4];
-    const holder = db.createQueryRunner();
-    await holder.connect();
-    try {
-      await holder.startTransaction('READ COMMITTED');
-      await holder.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE', [key(r)]);
+    await whileRowsLocked(db, [key(r)], async (holder) => {
       // inject() starts only when awaited: start it now, so that it runs into the lock.
       const pending = fetch(r).then((res) => res);
       await waitForLockWait(db, key(r));
@@ -143,10 +132,7 @@ describe('batched partner fetches', () => {
       const res = await pending;
       expect(res.statusCode).toBe(410);
       expect(res.json().type).toBe('https://errors.referral-gateway.dev/referral-closed');
-    } finally {
-      if (holder.isTransactionActive) await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
     expect(await count('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(r)])).toBe(0);
   });
 
@@ -239,27 +225,23 @@ describe('batched partner fetches', () => {
       }
       return recordMany(m, ds);
     });
-    const holder = db.createQueryRunner();
-    await holder.connect();
-    let answers: Array<Awaited<ReturnType<typeof fetch>>>;
+    let answers: Array<Awaited<ReturnType<typeof fetch>>> = [];
     let queuedIds: string[] = [];
     try {
       // Every batch the process writes at once waits on a row lock (one fetch each), so that the next two fetches
       // queue and go together in the next batch.
-      await holder.startTransaction('READ COMMITTED');
-      await holder.query('SELECT id FROM referrals WHERE id IN (?) FOR UPDATE', [blocked.map(key)]);
-      const first: Array<ReturnType<typeof fetch>> = [];
-      for (const [i, r] of blocked.entries()) {
-        first.push(fetch(r, token, ids.blocked[i]).then((res) => res));
-        await waitForLockWait(db, key(r));
-      }
-      const rest = [fetch(own, token, ids.own).then((res) => res), fetch(foreign, proberToken, ids.foreign).then((res) => res)];
-      await eventually(async () => queued.mock.calls.length === blocked.length + 2, 10_000, 10);
-      await holder.commitTransaction();
-      answers = await Promise.all([...first, ...rest]);
+      await whileRowsLocked(db, blocked.map(key), async (holder) => {
+        const first: Array<ReturnType<typeof fetch>> = [];
+        for (const [i, r] of blocked.entries()) {
+          first.push(fetch(r, token, ids.blocked[i]).then((res) => res));
+          await waitForLockWait(db, key(r));
+        }
+        const rest = [fetch(own, token, ids.own).then((res) => res), fetch(foreign, proberToken, ids.foreign).then((res) => res)];
+        await eventually(async () => queued.mock.calls.length === blocked.length + 2, 10_000, 10);
+        await holder.commitTransaction();
+        answers = await Promise.all([...first, ...rest]);
+      });
     } finally {
-      if (holder.isTransactionActive) await holder.rollbackTransaction();
-      await holder.release();
       queuedIds = queued.mock.calls.map(([r]) => r.referralId);
       spy.mockRestore();
       queued.mockRestore();
@@ -305,6 +287,23 @@ describe('batched partner fetches', () => {
     }
   });
 });
+
+/**
+ * Runs `body` while another transaction (READ COMMITTED, as the gateway's) holds the referrals' row locks; `body`
+ * commits it, with whatever it changed meanwhile, when the waiting fetches may go on. Rolled back if `body` throws.
+ */
+async function whileRowsLocked(db: DataSource, referralIds: string[], body: (holder: QueryRunner) => Promise<void>): Promise<void> {
+  const holder = db.createQueryRunner();
+  await holder.connect();
+  try {
+    await holder.startTransaction('READ COMMITTED');
+    await holder.query('SELECT id FROM referrals WHERE id IN (?) FOR UPDATE', [referralIds]);
+    await body(holder);
+  } finally {
+    if (holder.isTransactionActive) await holder.rollbackTransaction();
+    await holder.release();
+  }
+}
 
 /**
  * Waits until a statement of this database locking `referralId` is running: the test holds that row's lock, so such a
