@@ -1,4 +1,3 @@
-import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
@@ -7,7 +6,7 @@ import { ReferralPackagingProcessor } from '../../src/modules/referrals/packagin
 import { ReferralTransitions } from '../../src/modules/referrals/referral-transitions';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, uniqueCode } from '../support/partner-client';
-import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
+import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
  * Bank decisions through the partner API on real MariaDB and Redis: every transition allowed and refused, the state
@@ -45,14 +44,7 @@ describe('decisions', () => {
     await registerPartner(api, bank.code, { keys: [bank.publicJwk()] });
     await registerPartner(api, other.code, { keys: [other.publicJwk()] });
     productCode = await createProduct(api, bank.code, ['applicant.name', 'creditRecord.score']);
-    await ingest(api, users);
-    const worker: INestApplicationContext = await startWorker();
-    try {
-      await prescreen(api, productCode);
-    } finally {
-      await worker.close();
-    }
-    for (const u of users) refs.push(await apply(api, u, productCode));
+    refs.push(...(await applyAfterPrescreen(api, users, productCode)));
     token = await bank.accessToken(api);
     otherToken = await other.accessToken(api);
     // refs[3] stays PACKAGING; refs[2] stays READY; every other one is packaged and fetched (DELIVERED).

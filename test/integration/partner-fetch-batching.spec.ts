@@ -1,4 +1,3 @@
-import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource, QueryRunner } from 'typeorm';
 import { randomUUID } from 'node:crypto';
@@ -6,9 +5,9 @@ import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { DISCLOSURE_BATCHES_IN_FLIGHT, ReferralDisclosureBatcher } from '../../src/modules/referrals/partner/referral-disclosure.batcher';
-import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
+import { dataSourceOf, eventually, startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
-import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
+import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
  * The batched partner fetch (ReferralDisclosureBatcher) and the verified-token cache, on real MariaDB and Redis:
@@ -55,14 +54,7 @@ describe('batched partner fetches', () => {
     bank = new BankClient(uniqueCode('BF'));
     await registerPartner(api, bank.code, { keys: [bank.publicJwk()] });
     const productCode = await createProduct(api, bank.code, ['applicant.name', 'creditRecord.score']);
-    await ingest(api, users);
-    const worker: INestApplicationContext = await startWorker();
-    try {
-      await prescreen(api, productCode);
-    } finally {
-      await worker.close();
-    }
-    for (const u of users) refs.push(await apply(api, u, productCode));
+    refs.push(...(await applyAfterPrescreen(api, users, productCode)));
     for (const r of refs) await pack(r);
     token = await bank.accessToken(api);
   });

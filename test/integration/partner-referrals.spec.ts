@@ -1,10 +1,9 @@
-import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
-import { dataSourceOf, startHttpApp, startWorker } from '../support/app';
+import { dataSourceOf, startHttpApp } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
-import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
+import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
  * Packaging idempotency and the partner referral API's rules, on real MariaDB and Redis. The worker runs only the
@@ -31,14 +30,7 @@ describe('referral packaging and the partner referral API', () => {
     bank = new BankClient(uniqueCode('PR'));
     await registerPartner(api, bank.code, { keys: [bank.publicJwk()] });
     productCode = await createProduct(api, bank.code, ['applicant.name', 'creditRecord.score']);
-    await ingest(api, users);
-    const worker: INestApplicationContext = await startWorker();
-    try {
-      await prescreen(api, productCode);
-    } finally {
-      await worker.close();
-    }
-    for (const u of users) refs.push(await apply(api, u, productCode));
+    refs.push(...(await applyAfterPrescreen(api, users, productCode)));
     token = await bank.accessToken(api);
   });
 

@@ -1,6 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes, randomInt } from 'node:crypto';
-import { eventually } from './app';
+import { eventually, startWorker } from './app';
 import { adminHeaders, inject, platformToken, uniqueCode } from './partner-client';
 
 /**
@@ -94,6 +94,23 @@ export async function prescreen(api: NestFastifyApplication, productCode: string
     if (run.status === 'FAILED') throw new Error('prescreen run failed');
     return run.status === 'COMPLETED' ? run : undefined;
   }, 30_000, 100);
+}
+
+/**
+ * Ingests the users' records, pre-screens the product with a worker of its own (stopped afterwards, so the referrals
+ * stay PACKAGING until the test packages them) and applies for every user. Returns the referral ids, in user order.
+ */
+export async function applyAfterPrescreen(api: NestFastifyApplication, users: string[], productCode: string): Promise<string[]> {
+  await ingest(api, users);
+  const worker = await startWorker();
+  try {
+    await prescreen(api, productCode);
+  } finally {
+    await worker.close();
+  }
+  const referrals: string[] = [];
+  for (const u of users) referrals.push(await apply(api, u, productCode));
+  return referrals;
 }
 
 export const userHeaders = (userId: string) => ({ authorization: `Bearer ${platformToken(['user'], userId)}` });
