@@ -4,6 +4,7 @@ import { TransactionRunner } from '../database/transaction.runner';
 import { QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
 import { outboxJobId } from './outbox.service';
+import { jsonColumn } from '../database/json-column';
 
 interface OutboxRow {
   id: string;
@@ -13,8 +14,6 @@ interface OutboxRow {
   delay_ms: number;
   due_in_ms: string | number;
 }
-
-const parsePayload = (p: string | object) => (typeof p === 'string' ? JSON.parse(p) : p);
 
 /**
  * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED so any number of
@@ -99,7 +98,7 @@ export class OutboxRelay {
       const jobs = byQueue.get(row.queue) ?? [];
       jobs.push({
         name: row.job_name,
-        data: parsePayload(row.payload),
+        data: jsonColumn(row.payload),
         opts: { jobId: outboxJobId(row.id), delay: Math.max(0, Math.round(Number(row.due_in_ms))) },
       });
       byQueue.set(row.queue, jobs);

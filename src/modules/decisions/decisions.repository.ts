@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { ReferralStatus } from '../referrals/referral-state';
 import { Decision } from './decision-input';
+import { jsonColumn } from '../../infra/database/json-column';
 
 export interface DecidableRow {
   id: string;
@@ -115,4 +116,4 @@ export class DecisionsRepository {
   }
 }
 
-export const decisionOf = (value: Decision | string | null): Decision | null => (typeof value === 'string' ? JSON.parse(value) : value);
+export const decisionOf = (value: Decision | string | null): Decision | null => jsonColumn(value);

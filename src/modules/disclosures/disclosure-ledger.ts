@@ -4,6 +4,7 @@ import { decodeCursor, Page, toPage } from '../../common/pagination';
 import { toPublicId } from '../../common/public-id';
 import { DisclosureView, NewDisclosure } from './disclosure';
 import { DisclosureRow, DisclosuresRepository } from './disclosures.repository';
+import { jsonColumn } from '../../infra/database/json-column';
 
 /**
  * The ledger of everything that left for a partner: what (field paths and the artefact's digest), to whom, when,
@@ -33,7 +34,7 @@ export class DisclosureLedger {
 }
 
 function toView(r: DisclosureRow): DisclosureView {
-  const fields = typeof r.shared_fields === 'string' ? (JSON.parse(r.shared_fields) as string[]) : r.shared_fields;
+  const fields = jsonColumn(r.shared_fields);
   return {
     id: toPublicId('dsc', r.id),
     partner: { code: r.partner_code, name: r.partner_name },

@@ -11,7 +11,8 @@ import { PartnerEvents } from '../../events/partner-events.service';
 import { SigningService } from '../../signing/signing.service';
 import { ReferralTransitions } from '../referral-transitions';
 import { buildReferralClaim, SnapshotFacts } from './referral-file';
-import { BatchRow, PackagingRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
+import { BatchRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
+import { jsonColumn } from '../../../infra/database/json-column';
 
 const DAY_SECONDS = 86_400;
 
@@ -115,7 +116,7 @@ export class ReferralPackagingProcessor {
         try {
           if (!r.snapshot) throw new Error(`referral ${r.id}: pinned credit record snapshot is missing`);
           const referralId = toPublicId('ref', r.id);
-          const sharedFields = sharedFieldsOf(r);
+          const sharedFields = jsonColumn(r.shared_fields);
           const claim = buildReferralClaim({
             referralId,
             productCode: r.product_code,
@@ -209,9 +210,6 @@ export class ReferralPackagingProcessor {
     };
   }
 }
-
-export const sharedFieldsOf = (r: Pick<PackagingRow, 'shared_fields'>): string[] =>
-  typeof r.shared_fields === 'string' ? JSON.parse(r.shared_fields) : r.shared_fields;
 
 const num = (v: number | string | null) => (v === null ? null : Number(v));
 

@@ -11,6 +11,7 @@ import { NewDisclosure } from '../../disclosures/disclosure';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { DeliverableRow, PartnerReferralsRepository } from './partner-referrals.repository';
+import { jsonColumn } from '../../../infra/database/json-column';
 
 /** Most fetches one batch transaction records (bounds the IN lists and the multi-row INSERTs). */
 export const DISCLOSURE_BATCH_MAX = 200;
@@ -134,7 +135,7 @@ export class ReferralDisclosureBatcher {
       const after = before === 'READY' && delivered.has(r.referralId) ? 'DELIVERED' : before;
       statusNow.set(r.referralId, after);
       outcomes.push({ disclosed: true, row, status: after });
-      const sharedFields = sharedFieldsOf(row);
+      const sharedFields = jsonColumn(row.shared_fields);
       disclosures.push({
         userId: row.user_id,
         partnerId: r.partnerId,
@@ -164,9 +165,6 @@ export class ReferralDisclosureBatcher {
     return outcomes;
   }
 }
-
-const sharedFieldsOf = (r: Pick<DeliverableRow, 'shared_fields'>): string[] =>
-  typeof r.shared_fields === 'string' ? JSON.parse(r.shared_fields) : r.shared_fields;
 
 function groupBy(byKey: Map<string, string>): Map<string, string[]> {
   const groups = new Map<string, string[]>();
