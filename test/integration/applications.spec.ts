@@ -65,20 +65,12 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     return record.userId;
   }
 
-  /** An offer as a pre-screen run makes it: pinned product version and record version, snapshot copied. */
+  /** An offer as a pre-screen run makes it: pinned product version and record version (no snapshot until it changes). */
   async function newOffer(userId: string, product: { id: string; version: number }, expiresInDays = 30): Promise<string> {
     const run = await db.query(
       `INSERT INTO prescreen_runs (product_id, product_version, status, chunk_size, requested_by) VALUES (?, ?, 'COMPLETED', 1000, 'test')`,
       [product.id, product.version],
     );
-    const columns = (
-      await db.query(
-        `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'credit_record_snapshots' AND column_name <> 'created_at'`,
-      )
-    ).map((r: { c: string }) => r.c);
-    await db.query(`INSERT IGNORE INTO credit_record_snapshots (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM credit_records WHERE user_id = ?`, [
-      userId,
-    ]);
     const offer = await db.query(
       `INSERT INTO offers (user_id, product_id, product_version, record_version, run_id, expires_at)
        SELECT user_id, ?, ?, record_version, ?, NOW(3) + INTERVAL ? DAY FROM credit_records WHERE user_id = ?`,

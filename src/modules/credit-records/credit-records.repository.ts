@@ -76,6 +76,7 @@ const COLUMNS: [keyof CreditRecordRow, string][] = [
   ['topCategories', 'top_categories'],
 ];
 
+/** Every column of a record, which are also every column of its snapshot but created_at (migration 1763800500000). */
 const INSERT_COLUMNS = [...COLUMNS.map(([, c]) => c), 'record_version', 'current_dpd_as_of'].join(', ');
 
 /** Columns a newer snapshot replaces wholesale (everything but the key, the version and the DPD trio). */
@@ -142,6 +143,27 @@ export class CreditRecordsRepository {
     );
     for (const r of rows) states.set(r.user_id, { asOf: r.as_of, currentDpdAsOf: r.current_dpd_as_of });
     return states;
+  }
+
+  /**
+   * Snapshot on write: before the caller changes these (locked) records, copies each one whose current version an
+   * offer pins into credit_record_snapshots, so the referral file can still be built from the version the offer was
+   * made on (DESIGN.md, flows 2 and 4). Records no offer pins are not copied: most never are. IGNORE keeps the copy
+   * that is there (a repayment update changes a record without a new version, so a second update finds the first
+   * one's copy, which holds the pinned data). The pre-screen makes its offers under shared locks on these rows
+   * (OffersRepository.createForEligible), so an offer is either committed before the caller's lock is granted, and
+   * seen here, or made afterwards on the caller's new version, never on the version being replaced.
+   */
+  async preservePinnedVersions(m: EntityManager, userIds: string[]): Promise<void> {
+    if (!userIds.length) return;
+    await m.query(
+      `INSERT IGNORE INTO credit_record_snapshots (${INSERT_COLUMNS})
+       SELECT ${INSERT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
+         FROM credit_records cr
+        WHERE cr.user_id IN (?)
+          AND EXISTS (SELECT 1 FROM offers o WHERE o.user_id = cr.user_id AND o.record_version = cr.record_version)`,
+      [userIds],
+    );
   }
 
   /** First snapshots: a plain multi-row INSERT, so a row created concurrently fails loudly (duplicate key) instead of being miscounted. */

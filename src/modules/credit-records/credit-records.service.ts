@@ -142,6 +142,7 @@ export class CreditRecordsService {
           if (!s) unknown.push(u.userId);
           else if (u.asOf >= s.asOf && u.asOf >= s.currentDpdAsOf) apply.push(u);
         }
+        await this.records.preservePinnedVersions(m, apply.map((u) => u.userId));
         await this.records.applyRepaymentStatus(m, apply);
         return { applied: apply.length, unknown };
       });
@@ -199,6 +200,7 @@ export class CreditRecordsService {
             else if (row.asOf > s.asOf) newer.push(row);
           }
           await this.records.insertNew(m, fresh);
+          await this.records.preservePinnedVersions(m, newer.map((r) => r.userId));
           await this.records.applyNewer(m, newer);
           return fresh.length + newer.length;
         });

@@ -104,20 +104,23 @@ export class OffersRepository {
 
   /**
    * One INSERT … SELECT: an offer for every candidate credit_records row (`cr`) that has no live offer for the
-   * product, pinning the row's record_version, but only where that version's snapshot exists (the caller copies
-   * snapshots first, in the same transaction), so every offer can be packaged exactly as evaluated. No IGNORE: a
-   * concurrent run's offer for the same user makes this fail on the unique key and the caller's transaction is
-   * retried, never silently miscounted. Returns how many offers were made.
+   * product, pinning the row's record_version. LOCK IN SHARE MODE holds the pinned rows until the caller commits:
+   * an ingest that replaces one waits for the offer to be committed, then copies the pinned version to a snapshot
+   * before changing it (CreditRecordsRepository.preservePinnedVersions); one that got there first has a new version
+   * by the time this reads the row, and the candidate (joined on the version evaluated) makes no offer. Either way
+   * every offer can be packaged exactly as evaluated. No IGNORE: a concurrent run's offer for the same user makes
+   * this fail on the unique key and the caller's transaction is retried, never silently miscounted. Returns how
+   * many offers were made.
    */
   async createForEligible(m: EntityManager, offers: NewOffers, candidates: OfferCandidates): Promise<number> {
     const result: { affectedRows: number } = await m.query(
       `INSERT INTO offers (user_id, product_id, product_version, record_version, run_id, status, live_key, expires_at)
        SELECT cr.user_id, ?, ?, cr.record_version, ?, 'LIVE', 1, NOW(3) + INTERVAL ? DAY
          FROM ${candidates.from}
-         STRAIGHT_JOIN credit_record_snapshots s ON s.user_id = cr.user_id AND s.record_version = cr.record_version
         WHERE ${candidates.where.sql}
           AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = cr.user_id AND o.live_key = 1)
-        ORDER BY ${candidates.orderBy}`,
+        ORDER BY ${candidates.orderBy}
+        LOCK IN SHARE MODE`,
       [offers.productId, offers.productVersion, offers.runId, offers.ttlDays, ...candidates.where.params, offers.productId],
     );
     return result.affectedRows;

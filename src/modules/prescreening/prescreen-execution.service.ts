@@ -103,8 +103,9 @@ export class PrescreenExecution {
 
   /**
    * Evaluates one chunk inside MySQL, set-based, in one transaction: lock the chunk (skip if DONE); expire the
-   * product's stale live offers in the range; copy the eligible users' current records to snapshots; make offers
-   * for eligible users without a live one, pinned to the snapshot version; count users per outcome and reason;
+   * product's stale live offers in the range; make offers for eligible users without a live one, pinned to the
+   * record version evaluated (copied to a snapshot only if that version is ever replaced, by the ingest: snapshot on
+   * write, CreditRecordsRepository.preservePinnedVersions); count users per outcome and reason;
    * store the counts and mark the chunk DONE; count it on the run and complete the run if it was the last.
    */
   async evaluateChunk(runId: string, chunkNo: number): Promise<ChunkOutcome> {
@@ -124,9 +125,8 @@ export class PrescreenExecution {
         exclusions: { partnerId: product.partnerId, delinquencyScope: product.delinquencyScope },
       });
       await this.offers.expireInRange(m, run.productId, chunk.range);
-      // Evaluated once into a temporary table: the snapshot copy, the offers and the counts all read it.
+      // Evaluated once into a temporary table: the offers and the counts both read it.
       const evaluation = await this.runs.evaluateRange(m, compiled.marked, chunk.range);
-      await this.runs.copySnapshots(m, run.productId, evaluation);
       const offersCreated = await this.offers.createForEligible(
         m,
         { productId: run.productId, productVersion: run.productVersion, runId, ttlDays: product.offerTtlDays },

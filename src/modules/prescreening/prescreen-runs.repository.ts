@@ -44,35 +44,6 @@ export interface ChunkCounts {
   reasons: Map<string, number>;
 }
 
-/** The columns credit_record_snapshots shares with credit_records (migration 1763800500000). */
-const SNAPSHOT_COLUMNS = [
-  'user_id',
-  'record_version',
-  'as_of',
-  'identity_enc',
-  'national_id_hash',
-  'phone_hash',
-  'kyc_level',
-  'score',
-  'risk_grade',
-  'credit_limit',
-  'balance',
-  'account_opened_at',
-  'on_time_count_24m',
-  'overdue_count_24m',
-  'max_dpd_24m',
-  'current_dpd',
-  'overdue_amount',
-  'orders_12m',
-  'gmv_12m',
-  'return_rate_12m',
-  'avg_review_score',
-  'address_stable_12m',
-  'accounts_on_device',
-  'top_categories',
-  'current_dpd_as_of',
-].join(', ');
-
 /** The connection-local table a chunk evaluates its range into (PrescreenRunsRepository.evaluateRange). */
 const EVALUATION_TABLE = 'prescreen_chunk_evaluation';
 
@@ -208,8 +179,8 @@ export class PrescreenRunsRepository {
   /**
    * Evaluates the range ONCE: every user's 0/1 column per reason, and their record_version, into the connection's
    * temporary table EVALUATION_TABLE (dropped first, so a retried or earlier failed chunk on the same pooled
-   * connection starts clean). The snapshot copy, the offers and the counts then read that table instead of
-   * re-running the rules and the exclusions over the range three times.
+   * connection starts clean). The offers and the counts then read that table instead of
+   * re-running the rules and the exclusions over the range twice.
    * The rules and the exclusions read off the record row are computed by one INSERT … SELECT over the range; the
    * exclusions kept in tables (opt-outs, relationships, delinquencies) are then read from those tables alone, for
    * the range, and marked (compileExcludedUsers), so they cost in proportion to the range's exclusion rows rather
@@ -220,7 +191,7 @@ export class PrescreenRunsRepository {
    * per evaluated user again (ANALYZE: r_loops = users); and not a multi-table UPDATE … JOIN, whose reads of the
    * exclusion tables would take shared locks on the users' preference and relationship rows.
    * The table is MEMORY (B-tree key, so the later joins read it in user_id order): filling it costs about half of
-   * filling an InnoDB temporary table, and the snapshot copy, the offers and the counts read it faster too. MEMORY
+   * filling an InnoDB temporary table, and the offers and the counts read it faster too. MEMORY
    * has a size cap, fixed when the table is created (`memoryBytes`, EVALUATION_MEMORY_BYTES); a range that does not
    * fit (the open-ended last chunk could hold many users ingested during the run) is evaluated again into an InnoDB
    * temporary table, which has no cap. Neither is redo-logged. Returns the fragments the other chunk steps use.
@@ -297,29 +268,6 @@ export class PrescreenRunsRepository {
         orderBy: 'e.user_id',
       },
     };
-  }
-
-  /**
-   * Copies the evaluated version of every eligible user's credit record who has no live offer for the product
-   * into credit_record_snapshots, unless that (user_id, record_version) is there already (another product's run
-   * copied it). Driven by the evaluation table (STRAIGHT_JOIN: primary-key lookups into credit_records, in user_id
-   * order). IGNORE skips a version that is there: it takes a shared lock on that row (ON DUPLICATE KEY UPDATE would
-   * take an exclusive one, on a row other products' offers pin), and the statement never names the table it writes,
-   * so MariaDB streams the rows instead of buffering the wide records in a temporary table first (a `NOT EXISTS` on
-   * the snapshots did that). The only error IGNORE can hide here is that duplicate: both tables have the same
-   * column types, and snapshots have no foreign key or CHECK.
-   */
-  async copySnapshots(m: EntityManager, productId: string, evaluation: ChunkEvaluation): Promise<void> {
-    await m.query(
-      `INSERT IGNORE INTO credit_record_snapshots (${SNAPSHOT_COLUMNS})
-       SELECT ${SNAPSHOT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
-         FROM ${EVALUATION_TABLE} e FORCE INDEX (PRIMARY)
-         STRAIGHT_JOIN credit_records cr ON cr.user_id = e.user_id AND cr.record_version = e.record_version
-        WHERE ${evaluation.inOrder.sql} AND ${evaluation.eligibleSql}
-          AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.product_id = ? AND o.user_id = e.user_id AND o.live_key = 1)
-        ORDER BY e.user_id`,
-      [...evaluation.inOrder.params, productId],
-    );
   }
 
   /**

@@ -101,7 +101,7 @@ export class ReferralPackagingProcessor {
 
   /**
    * Packages the given referrals, which this transaction has locked, in a fixed number of statements. A referral
-   * that cannot be built (missing snapshot, a shared path that names nothing) fails the job when it is the job's own
+   * that cannot be built (pinned record version missing, a shared path that names nothing) fails the job when it is the job's own
    * (rolling the batch back, as a job of one would) and is otherwise left PACKAGING for its own job to fail on.
    */
   private async packageLocked(m: EntityManager, ids: string[], own: string, correlationId: string): Promise<Map<string, Outcome>> {
@@ -114,7 +114,7 @@ export class ReferralPackagingProcessor {
       else if (r.consent_status !== 'ACTIVE') outcomes.set(r.id, 'consent-revoked');
       else {
         try {
-          if (!r.snapshot) throw new Error(`referral ${r.id}: pinned credit record snapshot is missing`);
+          if (!r.snapshot) throw new Error(`referral ${r.id}: the pinned credit record version is missing`);
           const referralId = toPublicId('ref', r.id);
           const sharedFields = jsonColumn(r.shared_fields);
           const claim = buildReferralClaim({

@@ -44,7 +44,7 @@ export interface SnapshotRow {
   avg_review_score: string | null;
 }
 
-/** A PackagingRow with its pinned snapshot (null when the snapshot is missing), for batched packaging. */
+/** A PackagingRow with its pinned record version (null when that version is gone), for batched packaging. */
 export type BatchRow = PackagingRow & { snapshot: SnapshotRow | null };
 
 const SNAPSHOT_COLUMNS = [
@@ -100,8 +100,11 @@ export class ReferralPackagingRepository {
   }
 
   /**
-   * Everything packaging reads about the (already locked) referrals, snapshot included, in one read: a plain join
-   * (locks nothing more), the snapshot by its primary key (user_id, record_version) from each referral.
+   * Everything packaging reads about the (already locked) referrals, the pinned record version included, in one
+   * read: a plain join (locks nothing more). The pinned version is its snapshot when the ingest has replaced it
+   * since (snapshot on write, CreditRecordsRepository.preservePinnedVersions), else the current record, still at
+   * that version; one statement reads both from one consistent view, and the ingest copies and replaces in one
+   * transaction, so it sees the version either before or after, never neither.
    */
   async batchRows(m: EntityManager, referralIds: string[]): Promise<BatchRow[]> {
     if (referralIds.length === 0) return [];
@@ -109,7 +112,8 @@ export class ReferralPackagingRepository {
       `SELECT r.id, r.status, r.user_id, r.partner_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
               v.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
               r.expires_at, c.id AS consent_id, c.status AS consent_status, c.text_version, c.text_sha256, c.granted_at,
-              c.retention_days, s.user_id AS s_user_id, ${SNAPSHOT_COLUMNS.map((col) => `s.${col} AS s_${col}`).join(', ')}
+              c.retention_days, COALESCE(s.user_id, cr.user_id) AS s_user_id,
+              ${SNAPSHOT_COLUMNS.map((col) => `IF(s.user_id IS NULL, cr.${col}, s.${col}) AS s_${col}`).join(', ')}
          FROM referrals r
          JOIN partners p ON p.id = r.partner_id
          JOIN card_products cp ON cp.id = r.product_id
@@ -117,6 +121,7 @@ export class ReferralPackagingRepository {
          JOIN consents c ON c.id = r.consent_id
          JOIN offers o ON o.id = r.offer_id
          LEFT JOIN credit_record_snapshots s ON s.user_id = r.user_id AND s.record_version = r.record_version
+         LEFT JOIN credit_records cr ON cr.user_id = r.user_id AND cr.record_version = r.record_version
         WHERE r.id IN (?)
         ORDER BY r.id`,
       [referralIds],
