@@ -91,13 +91,24 @@ const SELECT_OFFER = `
 export class OffersRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** LIVE offers of the product in the range whose time is up become EXPIRED, freeing the live key. */
+  /**
+   * LIVE offers of the product in the range whose time is up become EXPIRED, freeing the live key. Found by a plain
+   * SELECT first (a non-locking read; the product and live key are checked on the index entries, which hold every
+   * product's offers of the range's users), then updated by primary key with the conditions checked again under
+   * the row lock (an offer consumed meanwhile stays CONSUMED). A single UPDATE over the range locked and read the
+   * row of every product's offer there: 10 ms on an idle server, 210–360 ms per chunk in a second product's run.
+   */
   async expireInRange(m: EntityManager, productId: string, range: UserIdRange): Promise<number> {
     const inRange = userIdRangeSql('user_id', range);
+    const due: { id: string }[] = await m.query(
+      `SELECT id FROM offers WHERE product_id = ? AND ${inRange.sql} AND live_key = 1 AND expires_at <= NOW(3)`,
+      [productId, ...inRange.params],
+    );
+    if (!due.length) return 0;
     const result: { affectedRows: number } = await m.query(
       `UPDATE offers SET status = 'EXPIRED', live_key = NULL, status_changed_at = NOW(3)
-        WHERE product_id = ? AND ${inRange.sql} AND live_key = 1 AND expires_at <= NOW(3)`,
-      [productId, ...inRange.params],
+        WHERE id IN (?) AND live_key = 1 AND expires_at <= NOW(3)`,
+      [due.map((r) => r.id)],
     );
     return result.affectedRows;
   }
