@@ -237,8 +237,9 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
           { line: 5, errors: [{ field: 'currentDpd', message: expect.any(String) }] },
         ],
       });
-      expect(await rowOf(a.userId)).toMatchObject({ current_dpd: 5, overdue_amount: '120.50' });
-      expect(await rowOf(b.userId)).toMatchObject({ current_dpd: 0, overdue_amount: '0.00' });
+      // An applied update is a new version of the record; an ignored one is not.
+      expect(await rowOf(a.userId)).toMatchObject({ record_version: 2, current_dpd: 5, overdue_amount: '120.50' });
+      expect(await rowOf(b.userId)).toMatchObject({ record_version: 1, current_dpd: 0, overdue_amount: '0.00' });
 
       // An older repayment status than the one applied changes nothing.
       const stale = await repayment(ndjson([{ userId: a.userId, currentDpd: 0, overdueAmount: '0.00', asOf: '2026-11-05' }]));
@@ -246,9 +247,9 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
 
       // A newer snapshot dated before the repayment status keeps the later DPD; one dated after replaces it.
       await ingest(ndjson([{ ...a, asOf: '2026-11-04' }]));
-      expect(await rowOf(a.userId)).toMatchObject({ record_version: 2, current_dpd: 5 });
+      expect(await rowOf(a.userId)).toMatchObject({ record_version: 3, current_dpd: 5 });
       await ingest(ndjson([{ ...a, asOf: '2026-11-07' }]));
-      expect(await rowOf(a.userId)).toMatchObject({ record_version: 3, current_dpd: 0, overdue_amount: '0.00' });
+      expect(await rowOf(a.userId)).toMatchObject({ record_version: 4, current_dpd: 0, overdue_amount: '0.00' });
       const stored = await app.get(CreditRecordsService).currentRecord(a.userId);
       expect(stored?.currentDpdAsOf).toBe('2026-11-07');
     });

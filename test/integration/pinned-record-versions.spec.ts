@@ -99,14 +99,14 @@ describe('pinned credit record versions', () => {
     expect(await packagedCreditRecord(pinned)).toMatchObject({ asOf: '2026-11-20', score: 712 });
   });
 
-  it('copies a pinned version before the first repayment update changes it, and keeps that copy through later ones', async () => {
+  it('copies a pinned version before a repayment update replaces it, and only that version', async () => {
     const u = users[2];
     const update = (currentDpd: number, asOf: string) => platformPost('/v1/platform/repayment-status', [{ userId: u, currentDpd, overdueAmount: '10.00', asOf }]);
     expect((await update(5, '2026-11-21')).json()).toMatchObject({ accepted: 1 });
     expect((await update(9, '2026-11-22')).json()).toMatchObject({ accepted: 1 });
 
-    // A repayment update keeps the version: the record changed under it, the copy holds what the offer pinned.
-    expect(await recordOf(u)).toMatchObject({ record_version: 1, current_dpd: 9 });
+    // Each update is a new version. Version 1 is pinned, so it was copied; version 2 was not, so it was not.
+    expect(await recordOf(u)).toMatchObject({ record_version: 3, current_dpd: 9 });
     expect(await snapshotsOf(u)).toEqual([{ record_version: 1, score: 712, current_dpd: 0 }]);
     expect((await packagedCreditRecord(u)).repayment).toMatchObject({ currentDpd: 0 });
   });

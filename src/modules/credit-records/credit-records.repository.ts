@@ -148,9 +148,9 @@ export class CreditRecordsRepository {
   /**
    * Snapshot on write: before the caller changes these (locked) records, copies each one whose current version an
    * offer pins into credit_record_snapshots, so the referral file can still be built from the version the offer was
-   * made on (DESIGN.md, flows 2 and 4). Records no offer pins are not copied: most never are. IGNORE keeps the copy
-   * that is there (a repayment update changes a record without a new version, so a second update finds the first
-   * one's copy, which holds the pinned data). The pre-screen makes its offers under shared locks on these rows
+   * made on (DESIGN.md, flows 2 and 4). Records no offer pins are not copied: most never are. Every change makes a
+   * new version, so a version is copied at most once; IGNORE only makes a repeated attempt harmless. The pre-screen
+   * makes its offers under shared locks on these rows
    * (OffersRepository.createForEligible), so an offer is either committed before the caller's lock is granted, and
    * seen here, or made afterwards on the caller's new version, never on the version being replaced.
    */
@@ -186,7 +186,8 @@ export class CreditRecordsRepository {
   /**
    * Repayment-status updates in one statement: the values arrive as a derived table (UNION ALL keeps this valid on
    * both MySQL 8 and MariaDB, whose row-constructor syntaxes differ) and apply only when not older than either the
-   * current DPD or the snapshot.
+   * current DPD or the snapshot. Each one makes a new record version, like a newer snapshot: a version's content never
+   * changes, so what an offer pins is exactly what was evaluated (and copied once if it is ever replaced).
    */
   async applyRepaymentStatus(m: EntityManager, updates: RepaymentStatusUpdate[]): Promise<void> {
     if (!updates.length) return;
@@ -199,7 +200,8 @@ export class CreditRecordsRepository {
       .join(' UNION ALL ');
     await m.query(
       `UPDATE credit_records cr JOIN (${rows}) u ON cr.user_id = u.user_id
-          SET cr.current_dpd = u.current_dpd, cr.overdue_amount = u.overdue_amount, cr.current_dpd_as_of = u.as_of
+          SET cr.current_dpd = u.current_dpd, cr.overdue_amount = u.overdue_amount, cr.current_dpd_as_of = u.as_of,
+              cr.record_version = cr.record_version + 1
         WHERE u.as_of >= cr.current_dpd_as_of AND u.as_of >= cr.as_of`,
       updates.flatMap((u) => [u.userId, u.currentDpd, u.overdueAmount, u.asOf]),
     );
