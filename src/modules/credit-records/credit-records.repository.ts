@@ -149,10 +149,11 @@ export class CreditRecordsRepository {
    * Snapshot on write: before the caller changes these (locked) records, copies each one whose current version an
    * offer pins into credit_record_snapshots, so the referral file can still be built from the version the offer was
    * made on (DESIGN.md, flows 2 and 4). Records no offer pins are not copied: most never are. Every change makes a
-   * new version, so a version is copied at most once; IGNORE only makes a repeated attempt harmless. The pre-screen
-   * makes its offers under shared locks on these rows
-   * (OffersRepository.createForEligible), so an offer is either committed before the caller's lock is granted, and
-   * seen here, or made afterwards on the caller's new version, never on the version being replaced.
+   * new version, so a version is copied once; IGNORE skips the copies earlier pre-screens made of every offered
+   * version (before snapshot on write). Reads `offers` directly: the pin is a fact of the rows, not of a service.
+   * The pre-screen makes its offers under shared locks on these rows (OffersRepository.createForEligible), so an
+   * offer is either committed before the caller's lock is granted, and seen here, or made afterwards on the caller's
+   * new version, never on the version being replaced.
    */
   async preservePinnedVersions(m: EntityManager, userIds: string[]): Promise<void> {
     if (!userIds.length) return;
