@@ -3,11 +3,16 @@ import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { register as registerPrescreenCli } from '../../src/cli/commands/prescreen';
+import { Worker } from 'bullmq';
+import { AppConfigService } from '../../src/infra/config/app-config';
+import { outboxJobId } from '../../src/infra/outbox/outbox.service';
 import { JobContext } from '../../src/infra/queues/job-handler.decorator';
+import { JobQueues } from '../../src/infra/queues/job-queues';
+import { bullConnection } from '../../src/infra/queues/redis-connection';
 import { importLines, syntheticLines } from '../../src/modules/credit-records/credit-records.bulk-import';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
 import { PrescreenJobsProcessor } from '../../src/modules/prescreening/prescreen-jobs.processor';
-import { startHttpApp } from '../support/app';
+import { eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
 /**
@@ -207,6 +212,49 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       // Later deliveries of the run's jobs change nothing.
       expect(await jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(1))).toEqual({ skipped: 'run-ended' });
       expect((await getRun(id)).json()).toEqual(failed);
+      const [audit] = await db.query(
+        `SELECT COUNT(*) AS n FROM (SELECT id FROM audit_inbox WHERE action = 'prescreen_run.failed' AND resource_id = ?
+          UNION ALL SELECT seq FROM audit_events WHERE action = 'prescreen_run.failed' AND resource_id = ?) a`,
+        [id, id],
+      );
+      expect(Number(audit.n)).toBe(1);
+    });
+    it('a run whose job BullMQ abandoned (it stalled too often) becomes FAILED once the outbox sweeper finds it', async () => {
+      const code = await createProduct();
+      const { id } = (await startRun(code)).json();
+      const runId = id.slice(4);
+      const [{ id: outboxId }] = await db.query(
+        `SELECT id FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.runId')) = ?`,
+        [runId],
+      );
+      const jobId = outboxJobId(String(outboxId));
+      // Relayed a minute ago (job in BullMQ, row ENQUEUED); lifo, so the manual fetch below takes this job and no other.
+      await api.get(JobQueues).get('prescreening').add('prescreen.plan', { runId, correlationId: 't' }, { jobId, lifo: true, attempts: 1 });
+      await db.query(`UPDATE outbox SET status = 'ENQUEUED', enqueued_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?`, [outboxId]);
+      // What BullMQ does to a job whose workers keep dying mid-job: fails it for good, without any handler or hook of ours.
+      const config = api.get(AppConfigService).values;
+      const lost = new Worker('prescreening', null, { connection: bullConnection(config.redisUrl), prefix: config.redisPrefix, autorun: false });
+      try {
+        const job = await lost.getNextJob('lost-worker');
+        expect(job?.id).toBe(jobId);
+        await job!.moveToFailed(new Error('job stalled more than allowable limit'), 'lost-worker');
+      } finally {
+        await lost.close();
+      }
+      expect(await api.get(JobQueues).get('prescreening').getJobState(jobId)).toBe('failed');
+      expect((await getRun(id)).json()).toMatchObject({ status: 'QUEUED' });
+
+      const worker = await startWorker({ OUTBOX_SWEEP_AFTER_SECONDS: '1', OUTBOX_SWEEP_INTERVAL_MS: '200' });
+      try {
+        await eventually(async () => (await getRun(id)).json().status === 'FAILED');
+      } finally {
+        await worker.close();
+      }
+      const failed = (await getRun(id)).json();
+      expect(failed).toMatchObject({ status: 'FAILED', failureReason: 'planning was abandoned by the job queue', finishedAt: expect.any(String) });
+      expect(await db.query('SELECT status, last_error FROM outbox WHERE id = ?', [outboxId])).toEqual([
+        { status: 'FAILED', last_error: 'job stalled more than allowable limit' },
+      ]);
       const [audit] = await db.query(
         `SELECT COUNT(*) AS n FROM (SELECT id FROM audit_inbox WHERE action = 'prescreen_run.failed' AND resource_id = ?
           UNION ALL SELECT seq FROM audit_events WHERE action = 'prescreen_run.failed' AND resource_id = ?) a`,

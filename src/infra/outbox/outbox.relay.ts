@@ -15,6 +15,16 @@ interface OutboxRow {
   due_in_ms: string | number;
 }
 
+/** A job BullMQ gave up on while its outbox row was still ENQUEUED: the row is now FAILED; its owner is told. */
+export interface AbandonedJob {
+  outboxId: string;
+  queue: QueueName;
+  jobName: string;
+  payload: object;
+  /** BullMQ's reason, e.g. "job stalled more than allowable limit". */
+  reason: string;
+}
+
 /**
  * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED so any number of
  * workers relay side by side; the outbox id is the job id, so relaying a row twice creates one job.
@@ -50,9 +60,11 @@ export class OutboxRelay {
 
   /**
    * Re-enqueues ENQUEUED rows whose job is no longer in Redis (Redis restarted or flushed), and closes rows
-   * whose job completed but whose DONE mark was lost. Delayed jobs get their remaining delay back.
+   * whose job completed but whose DONE mark was lost. Delayed jobs get their remaining delay back. A row whose job
+   * BullMQ failed for good without the worker recording it (a job that stalled more often than allowed never reaches
+   * the worker's final-failure hook) becomes FAILED with BullMQ's reason, and is returned so its owner can react.
    */
-  async sweep(olderThanSeconds: number, batchSize: number): Promise<{ checked: number; reenqueued: number }> {
+  async sweep(olderThanSeconds: number, batchSize: number): Promise<{ checked: number; reenqueued: number; abandoned: AbandonedJob[] }> {
     return this.tx.run(async (m) => {
       const rows: OutboxRow[] = await m.query(
         `SELECT id, queue, job_name, payload, delay_ms,
@@ -65,11 +77,16 @@ export class OutboxRelay {
       const missing: OutboxRow[] = [];
       const completed: string[] = [];
       const present: string[] = [];
+      const abandoned: AbandonedJob[] = [];
       for (const row of rows) {
-        const state = await this.queues.get(row.queue).getJobState(outboxJobId(row.id));
+        const queue = this.queues.get(row.queue);
+        const state = await queue.getJobState(outboxJobId(row.id));
         if (state === 'unknown') missing.push(row);
         else if (state === 'completed') completed.push(row.id);
-        else present.push(row.id);
+        else if (state === 'failed') {
+          const reason = (await queue.getJob(outboxJobId(row.id)))?.failedReason || 'failed in the job queue';
+          abandoned.push({ outboxId: row.id, queue: row.queue, jobName: row.job_name, payload: jsonColumn(row.payload), reason });
+        } else present.push(row.id);
       }
       if (missing.length > 0) {
         this.logger.warn({ count: missing.length }, 'outbox jobs missing from Redis, enqueuing them again');
@@ -88,7 +105,14 @@ export class OutboxRelay {
       if (completed.length > 0) {
         await m.query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3) WHERE id IN (?)`, [completed]);
       }
-      return { checked: rows.length, reenqueued: missing.length };
+      for (const job of abandoned) {
+        this.logger.warn({ outboxId: job.outboxId, queue: job.queue, job: job.jobName, reason: job.reason }, 'job abandoned by the queue');
+        await m.query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ?`, [
+          job.reason.slice(0, 1000),
+          job.outboxId,
+        ]);
+      }
+      return { checked: rows.length, reenqueued: missing.length, abandoned };
     });
   }
 

@@ -2,6 +2,7 @@ import { SetMetadata } from '@nestjs/common';
 import { JobName, JobPayload, QueueName } from './job-catalogue';
 
 export const JOB_HANDLER = Symbol('JOB_HANDLER');
+export const JOB_ABANDONED_HANDLER = Symbol('JOB_ABANDONED_HANDLER');
 
 export interface JobHandlerMetadata {
   queue: QueueName;
@@ -26,5 +27,21 @@ type Handler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q
 export function JobHandler<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J) {
   return <T extends Handler<Q, J>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>) => {
     SetMetadata<typeof JOB_HANDLER, JobHandlerMetadata>(JOB_HANDLER, { queue, name })(target, key, descriptor);
+  };
+}
+
+/**
+ * Marks a provider method as what to do when BullMQ gave up on a catalogue job without its handler's last attempt
+ * failing (a job that stalled more often than allowed, or whose final failure was not recorded): the outbox sweeper
+ * finds the job failed in Redis, marks its row FAILED and calls this with the payload and BullMQ's reason. Must be
+ * idempotent: the handler's own last attempt may already have done the same.
+ */
+export function JobAbandonedHandler<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J) {
+  return <T extends (payload: JobPayload<Q, J>, reason: string) => Promise<void>>(
+    target: object,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ) => {
+    SetMetadata<typeof JOB_ABANDONED_HANDLER, JobHandlerMetadata>(JOB_ABANDONED_HANDLER, { queue, name })(target, key, descriptor);
   };
 }

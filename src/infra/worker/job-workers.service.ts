@@ -6,11 +6,13 @@ import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { outboxIdOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
-import { JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
+import { AbandonedJob } from '../outbox/outbox.relay';
+import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
 import { bullConnection } from '../queues/redis-connection';
 import { RedisPolicyCheck } from './redis-policy.check';
 
 type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
+type BoundAbandonedHandler = (payload: unknown, reason: string) => Promise<void>;
 
 /** Outbox DONE marks are written together: at most this many ids a statement, at most this long after the job. */
 const DONE_MARKS_MAX = 500;
@@ -65,6 +67,7 @@ export class OutboxDoneMarks {
 export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(JobWorkers.name);
   private readonly handlers = new Map<string, BoundHandler>();
+  private readonly abandonedHandlers = new Map<string, BoundAbandonedHandler>();
   private readonly workers: Worker[] = [];
   private readonly doneMarks: OutboxDoneMarks;
 
@@ -111,10 +114,17 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
       const proto = Object.getPrototypeOf(instance);
       for (const method of this.scanner.getAllMethodNames(proto)) {
         const meta = this.reflector.get<JobHandlerMetadata | undefined>(JOB_HANDLER, proto[method]);
-        if (!meta) continue;
-        const key = `${meta.queue}/${meta.name}`;
-        if (this.handlers.has(key)) throw new Error(`job ${key} has two handlers`);
-        this.handlers.set(key, (proto[method] as BoundHandler).bind(instance));
+        if (meta) {
+          const key = `${meta.queue}/${meta.name}`;
+          if (this.handlers.has(key)) throw new Error(`job ${key} has two handlers`);
+          this.handlers.set(key, (proto[method] as BoundHandler).bind(instance));
+        }
+        const abandonedMeta = this.reflector.get<JobHandlerMetadata | undefined>(JOB_ABANDONED_HANDLER, proto[method]);
+        if (abandonedMeta) {
+          const key = `${abandonedMeta.queue}/${abandonedMeta.name}`;
+          if (this.abandonedHandlers.has(key)) throw new Error(`job ${key} has two abandoned-job handlers`);
+          this.abandonedHandlers.set(key, (proto[method] as BoundAbandonedHandler).bind(instance));
+        }
       }
     }
     const missing = QUEUE_NAMES.flatMap((q) => (JOB_CATALOGUE[q] as string[]).map((j) => `${q}/${j}`)).filter(
@@ -142,6 +152,21 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (error) {
       this.observe(queue, job.name, 'failed', started);
       throw error;
+    }
+  }
+
+  /**
+   * A job the outbox sweeper found failed in BullMQ without this hook having seen its last attempt (a job that stalled
+   * more often than allowed): counted as a final failure and handed to its @JobAbandonedHandler, if it has one.
+   */
+  async abandoned(job: AbandonedJob): Promise<void> {
+    this.metrics.jobFailures.inc({ queue: job.queue, job: job.jobName, final: 'true' });
+    const handler = this.abandonedHandlers.get(`${job.queue}/${job.jobName}`);
+    if (!handler) return;
+    try {
+      await handler(job.payload, job.reason);
+    } catch (error) {
+      this.logger.error({ queue: job.queue, job: job.jobName, outboxId: job.outboxId, err: (error as Error).message }, 'abandoned-job handler failed');
     }
   }
 

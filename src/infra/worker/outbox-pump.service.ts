@@ -1,9 +1,13 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AppConfigService } from '../config/app-config';
 import { OutboxRelay } from '../outbox/outbox.relay';
+import { JobWorkers } from './job-workers.service';
 import { PollingLoop } from './polling-loop';
 
-/** Drives the outbox relay (continuously while there is work) and the sweeper (periodically) in the worker role. */
+/**
+ * Drives the outbox relay (continuously while there is work) and the sweeper (periodically) in the worker role, and
+ * hands the jobs the sweeper found abandoned by BullMQ to their owners' @JobAbandonedHandler.
+ */
 @Injectable()
 export class OutboxPump implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(OutboxPump.name);
@@ -13,12 +17,18 @@ export class OutboxPump implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly relay: OutboxRelay,
     private readonly config: AppConfigService,
+    private readonly jobs: JobWorkers,
   ) {}
 
   onApplicationBootstrap() {
     const { relayIntervalMs, sweepIntervalMs, batchSize, sweepAfterSeconds } = this.config.values.outbox;
     this.relayLoop.start(relayIntervalMs, async () => (await this.relay.relayBatch(batchSize)) === batchSize);
-    this.sweepLoop.start(sweepIntervalMs, async () => (await this.relay.sweep(sweepAfterSeconds, batchSize)).checked === batchSize);
+    this.sweepLoop.start(sweepIntervalMs, async () => {
+      const swept = await this.relay.sweep(sweepAfterSeconds, batchSize);
+      // After the sweep committed the FAILED marks: an owner that fails to react is told again by no one, so it logs.
+      for (const job of swept.abandoned) await this.jobs.abandoned(job);
+      return swept.checked === batchSize;
+    });
   }
 
   // Stops before the database pool closes (onApplicationShutdown), so no step runs on a closed pool.

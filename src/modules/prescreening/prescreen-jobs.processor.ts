@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JobPayload } from '../../infra/queues/job-catalogue';
-import { JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
+import { JobAbandonedHandler, JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
 import { DEFAULT_JOB_OPTIONS } from '../../infra/queues/queues.module';
 import { PrescreenExecution } from './prescreen-execution.service';
 
@@ -42,6 +42,26 @@ export class PrescreenJobsProcessor {
       await ctx.progress(summary);
       return summary;
     });
+  }
+
+  /**
+   * BullMQ gave up on a planning or chunk job without its last attempt failing here (it stalled more often than
+   * allowed: its worker kept dying mid-job): the run cannot complete, so it becomes FAILED instead of RUNNING forever.
+   */
+  @JobAbandonedHandler('prescreening', 'prescreen.plan')
+  async planAbandoned(payload: JobPayload<'prescreening', 'prescreen.plan'>, reason: string): Promise<void> {
+    await this.abandonRun(payload.runId, 'planning', reason);
+  }
+
+  @JobAbandonedHandler('prescreening', 'prescreen.chunk')
+  async chunkAbandoned(payload: JobPayload<'prescreening', 'prescreen.chunk'>, reason: string): Promise<void> {
+    await this.abandonRun(payload.runId, `chunk ${payload.chunkNo}`, reason);
+  }
+
+  private async abandonRun(runId: string, step: string, reason: string): Promise<void> {
+    this.logger.warn({ runId, step, reason }, 'pre-screen job abandoned by the job queue');
+    // As with a last attempt: the operator sees which step was lost; BullMQ's text stays in the logs and the outbox row.
+    await this.execution.fail(runId, `${step} was abandoned by the job queue`);
   }
 
   private async failingRunOnLastAttempt<T>(runId: string, ctx: JobContext, step: string, work: () => Promise<T>): Promise<T> {
