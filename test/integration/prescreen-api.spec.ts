@@ -11,6 +11,7 @@ import { JobQueues } from '../../src/infra/queues/job-queues';
 import { bullConnection } from '../../src/infra/queues/redis-connection';
 import { importLines, syntheticLines } from '../../src/modules/credit-records/credit-records.bulk-import';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
+import { PrescreenExecution } from '../../src/modules/prescreening/prescreen-execution.service';
 import { PrescreenJobsProcessor } from '../../src/modules/prescreening/prescreen-jobs.processor';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
@@ -244,12 +245,18 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       expect(await api.get(JobQueues).get('prescreening').getJobState(jobId)).toBe('failed');
       expect((await getRun(id)).json()).toMatchObject({ status: 'QUEUED' });
 
+      // The first attempt to fail the run hits a database error: the row stays ENQUEUED and the next sweep tries again.
+      const fail = jest.spyOn(PrescreenExecution.prototype, 'fail').mockRejectedValueOnce(new Error('connection lost'));
       const worker = await startWorker({ OUTBOX_SWEEP_AFTER_SECONDS: '1', OUTBOX_SWEEP_INTERVAL_MS: '200' });
+      let attempts: number;
       try {
         await eventually(async () => (await getRun(id)).json().status === 'FAILED');
       } finally {
         await worker.close();
+        attempts = fail.mock.calls.filter(([run]) => String(run) === runId).length;
+        fail.mockRestore();
       }
+      expect(attempts).toBeGreaterThanOrEqual(2);
       const failed = (await getRun(id)).json();
       expect(failed).toMatchObject({ status: 'FAILED', failureReason: 'planning was abandoned by the job queue', finishedAt: expect.any(String) });
       expect(await db.query('SELECT status, last_error FROM outbox WHERE id = ?', [outboxId])).toEqual([

@@ -15,7 +15,7 @@ interface OutboxRow {
   due_in_ms: string | number;
 }
 
-/** A job BullMQ gave up on while its outbox row was still ENQUEUED: the row is now FAILED; its owner is told. */
+/** A job BullMQ gave up on while its outbox row is still ENQUEUED (see OutboxRelay.sweep). */
 export interface AbandonedJob {
   outboxId: string;
   queue: QueueName;
@@ -62,7 +62,8 @@ export class OutboxRelay {
    * Re-enqueues ENQUEUED rows whose job is no longer in Redis (Redis restarted or flushed), and closes rows
    * whose job completed but whose DONE mark was lost. Delayed jobs get their remaining delay back. A row whose job
    * BullMQ failed for good without the worker recording it (a job that stalled more often than allowed never reaches
-   * the worker's final-failure hook) becomes FAILED with BullMQ's reason, and is returned so its owner can react.
+   * the worker's final-failure hook) is returned as abandoned and left ENQUEUED: the caller tells its owner, then
+   * marks it (markAbandoned), so an owner that could not be told is told again by the next sweep.
    */
   async sweep(olderThanSeconds: number, batchSize: number): Promise<{ checked: number; reenqueued: number; abandoned: AbandonedJob[] }> {
     return this.tx.run(async (m) => {
@@ -105,15 +106,19 @@ export class OutboxRelay {
       if (completed.length > 0) {
         await m.query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3) WHERE id IN (?)`, [completed]);
       }
-      for (const job of abandoned) {
-        this.logger.warn({ outboxId: job.outboxId, queue: job.queue, job: job.jobName, reason: job.reason }, 'job abandoned by the queue');
-        await m.query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ?`, [
-          job.reason.slice(0, 1000),
-          job.outboxId,
-        ]);
-      }
       return { checked: rows.length, reenqueued: missing.length, abandoned };
     });
+  }
+
+  /** An abandoned job's row becomes FAILED with BullMQ's reason, once its owner has been told. */
+  async markAbandoned(job: AbandonedJob): Promise<void> {
+    this.logger.warn({ outboxId: job.outboxId, queue: job.queue, job: job.jobName, reason: job.reason }, 'job abandoned by the queue');
+    await this.tx.run((m) =>
+      m.query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status = 'ENQUEUED'`, [
+        job.reason.slice(0, 1000),
+        job.outboxId,
+      ]),
+    );
   }
 
   private async addJobs(rows: OutboxRow[]): Promise<void> {

@@ -157,17 +157,13 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * A job the outbox sweeper found failed in BullMQ without this hook having seen its last attempt (a job that stalled
-   * more often than allowed): counted as a final failure and handed to its @JobAbandonedHandler, if it has one.
+   * more often than allowed): handed to its @JobAbandonedHandler, if it has one, and counted as a final failure.
+   * Throws what the handler throws, so the sweeper leaves the job for its next pass.
    */
   async abandoned(job: AbandonedJob): Promise<void> {
-    this.metrics.jobFailures.inc({ queue: job.queue, job: job.jobName, final: 'true' });
     const handler = this.abandonedHandlers.get(`${job.queue}/${job.jobName}`);
-    if (!handler) return;
-    try {
-      await handler(job.payload, job.reason);
-    } catch (error) {
-      this.logger.error({ queue: job.queue, job: job.jobName, outboxId: job.outboxId, err: (error as Error).message }, 'abandoned-job handler failed');
-    }
+    if (handler) await handler(job.payload, job.reason);
+    this.metrics.jobFailures.inc({ queue: job.queue, job: job.jobName, final: 'true' });
   }
 
   /** The final-failure hook: retries exhausted, the outbox row records it so the failure stays visible. */

@@ -25,8 +25,14 @@ export class OutboxPump implements OnApplicationBootstrap, OnModuleDestroy {
     this.relayLoop.start(relayIntervalMs, async () => (await this.relay.relayBatch(batchSize)) === batchSize);
     this.sweepLoop.start(sweepIntervalMs, async () => {
       const swept = await this.relay.sweep(sweepAfterSeconds, batchSize);
-      // After the sweep committed the FAILED marks: an owner that fails to react is told again by no one, so it logs.
-      for (const job of swept.abandoned) await this.jobs.abandoned(job);
+      for (const job of swept.abandoned) {
+        try {
+          await this.jobs.abandoned(job);
+          await this.relay.markAbandoned(job);
+        } catch (error) {
+          this.logger.error({ outboxId: job.outboxId, err: (error as Error).message }, 'abandoned job left ENQUEUED for the next sweep');
+        }
+      }
       return swept.checked === batchSize;
     });
   }
