@@ -93,7 +93,8 @@ export class OutboxRelay {
         this.logger.warn({ count: missing.length }, 'outbox jobs missing from Redis, enqueuing them again');
         await this.addJobs(missing);
       }
-      const touched = [...missing.map((r) => r.id), ...present];
+      // Abandoned rows too: if their owner cannot be told now, the next look comes after the same wait, not at once.
+      const touched = [...missing.map((r) => r.id), ...present, ...abandoned.map((j) => j.outboxId)];
       if (touched.length > 0) {
         // Pushing enqueued_at forward spaces out the next look at the same row.
         await m.query(
