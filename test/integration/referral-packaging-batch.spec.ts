@@ -134,6 +134,26 @@ describe('batched referral packaging', () => {
     expect(feed.map((f) => f.txn).sort()).toEqual(refsA.filter((r) => !skipped.has(r)).sort());
   });
 
+  it('names in each packaged entry its own application request, whichever job packaged it in its batch', async () => {
+    const requestIds = async (action: string): Promise<Map<string, string | null>> => {
+      const rows: Array<{ resource_id: string; request_id: string | null }> = await db.query(
+        `SELECT resource_id, request_id FROM audit_inbox WHERE action = ? AND resource_id IN (?)
+          UNION ALL SELECT resource_id, request_id FROM audit_events WHERE action = ? AND resource_id IN (?)`,
+        [action, refsA, action, refsA],
+      );
+      return new Map(rows.map((r) => [r.resource_id, r.request_id]));
+    };
+    const submitted = await requestIds('application.submitted');
+    const packaged = await requestIds('referral.packaged');
+    // The four jobs of the test above packaged about fifty referrals between them.
+    expect(packaged.size).toBeGreaterThan(4);
+    for (const [ref, requestId] of packaged) {
+      expect(requestId).toEqual(expect.any(String));
+      expect(requestId).toBe(submitted.get(ref));
+    }
+    expect(new Set(packaged.values()).size).toBe(packaged.size);
+  });
+
   it('does nothing when a job runs again after success', async () => {
     const before = await written(refsA);
     const [file] = await db.query('SELECT file_jws FROM referrals WHERE id = ?', [key(refsA[5])]);

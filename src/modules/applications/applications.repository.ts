@@ -42,6 +42,8 @@ export interface NewApplication {
   userRef: string;
   /** The decision SLA in ms (ReferralSla.slaMs): expires_at = created_at + this. */
   slaMs: number;
+  /** The apply request's id, kept on the referral for the audit entries of what follows from it (packaging). */
+  requestId: string;
 }
 
 /** What an application is checked against (ApplicationsRepository.applicationFacts). */
@@ -267,9 +269,10 @@ export class ApplicationsRepository {
   async insertReferral(m: EntityManager, a: NewApplication, consentId: string, actorId: string): Promise<string> {
     const t = a.terms;
     const result = await m.query(
-      `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? MICROSECOND)`,
-      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, a.slaMs * 1000],
+      `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref,
+                              apply_request_id, status, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? MICROSECOND)`,
+      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, a.requestId, a.slaMs * 1000],
     );
     const referralId = String(result.insertId);
     await m.query(

@@ -144,7 +144,12 @@ export class ApplicationsService {
     if (!(await this.repo.consumeOffer(m, terms.offerId))) throw offerNotLive();
     const consentId = await this.repo.insertConsent(m, userId, terms);
     const slaMs = this.sla.slaMs(terms.decisionSlaHours);
-    const id = await this.repo.insertReferral(m, { userId, terms, userRef: this.userRef(userId, terms.partnerId), slaMs }, consentId, userHash);
+    const id = await this.repo.insertReferral(
+      m,
+      { userId, terms, userRef: this.userRef(userId, terms.partnerId), slaMs, requestId: actor.requestId },
+      consentId,
+      userHash,
+    );
     // The relationship's primary key is what decides two concurrent applications to one partner.
     if (!(await this.repo.insertOpenApplication(m, userId, terms.partnerId, id))) throw openApplication();
     await this.audit.append(

@@ -176,9 +176,9 @@ export class ReferralPackagingProcessor {
         resourceId: referralId,
         subjectUserHash: this.audit.subjectHash(r.user_id),
         partnerCode: r.partner_code,
-        // The request that caused this job. A referral packaged in another referral's batch has none of its own
-        // here (its apply request id is in its own, still queued, job), and must not be linked to another user's.
-        requestId: r.id === own ? correlationId : undefined,
+        // The application request that caused this referral's packaging, kept on the referral: a referral packaged in
+        // another referral's batch must not be linked to that other user's request (the job's correlation id).
+        requestId: r.apply_request_id ?? (r.id === own ? correlationId : undefined),
         outcome: 'SUCCESS' as const,
         details: { fileSha256: digests[i], kid: files[i].kid, jti: files[i].jti, sharedFields },
       })),

@@ -23,6 +23,8 @@ export interface PackagingRow {
   text_sha256: string;
   granted_at: Date;
   retention_days: number;
+  /** The application's request id (null for referrals made before it was kept). */
+  apply_request_id: string | null;
 }
 
 export interface SnapshotRow {
@@ -109,7 +111,7 @@ export class ReferralPackagingRepository {
   async batchRows(m: EntityManager, referralIds: string[]): Promise<BatchRow[]> {
     if (referralIds.length === 0) return [];
     const rows: Array<Record<string, unknown>> = await m.query(
-      `SELECT r.id, r.status, r.user_id, r.partner_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
+      `SELECT r.id, r.status, r.user_id, r.partner_id, r.apply_request_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
               v.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
               r.expires_at, c.id AS consent_id, c.status AS consent_status, c.text_version, c.text_sha256, c.granted_at,
               c.retention_days, COALESCE(s.user_id, cr.user_id) AS s_user_id,
