@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { MarkedReasons, SqlFragment } from './criteria';
+import { MarkedReasons } from './criteria';
 import { OfferCandidates, UserIdRange, userIdRangeSql } from '../offers/offers.repository';
 import { PrescreenRun, PrescreenRunStatus, RunTotals } from './prescreen-run';
 
@@ -72,11 +72,6 @@ export interface ChunkEvaluation {
   reasons: string[];
   /** True for an eligible row of `e` (every reason column 0). */
   eligibleSql: string;
-  /**
-   * The chunk's range over `e.user_id` (true of every row): with FORCE INDEX it makes the MEMORY table's B-tree an
-   * ordered range scan, so `ORDER BY e.user_id` needs no filesort (a MEMORY table is not read in key order otherwise).
-   */
-  inOrder: SqlFragment;
   /**
    * For OffersRepository.createForEligible: the evaluated users' current records (`cr`), driven from the evaluation
    * table in user_id order, eligible and still at the evaluated record_version.
@@ -253,13 +248,14 @@ export class PrescreenRunsRepository {
       }
     }
     const eligible = columns.length ? `(${columns.map((c) => `e.${c}`).join(' + ')}) = 0` : '1 = 1';
+    // The chunk's range over `e.user_id` (true of every row): with FORCE INDEX it makes the MEMORY table's B-tree an
+    // ordered range scan, so `ORDER BY e.user_id` needs no filesort (a MEMORY table is not read in key order otherwise).
     const inOrder = userIdRangeSql('e.user_id', range);
     return {
       engine,
       columns,
       reasons: reasons.row.map((r) => r.reason),
       eligibleSql: eligible,
-      inOrder,
       // Evaluated eligible, and at that very record version still (a record re-ingested since the evaluation is left
       // for the next run). STRAIGHT_JOIN: the evaluation table drives, primary-key lookups into credit_records.
       eligibleRecords: {
