@@ -19,7 +19,9 @@ function esmPackages() {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(root, name, 'package.json'), 'utf8'));
       if (pkg.type === 'module') names.push(name.replace(/[.]/g, '\\.'));
-    } catch {}
+    } catch {
+      // not a package folder
+    }
   };
   for (const entry of fs.existsSync(root) ? fs.readdirSync(root) : []) {
     if (entry.startsWith('@')) for (const sub of fs.readdirSync(path.join(root, entry))) visit(`${entry}/${sub}`);

@@ -218,7 +218,7 @@ describe('batched partner fetches', () => {
       return recordMany(m, ds);
     });
     let answers: Array<Awaited<ReturnType<typeof fetch>>> = [];
-    let queuedIds: string[] = [];
+    let queuedIds: string[];
     try {
       // Every batch the process writes at once waits on a row lock (one fetch each), so that the next two fetches
       // queue and go together in the next batch.

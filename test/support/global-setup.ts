@@ -19,7 +19,7 @@ export default async function globalSetup() {
   try {
     server = await mysql.createConnection({ uri: MYSQL_SERVER_URL, connectTimeout: 3000 });
   } catch (error) {
-    throw new Error(`MySQL is not reachable at ${MYSQL_SERVER_URL}: ${(error as Error).message}${HOW_TO_START}`);
+    throw new Error(`MySQL is not reachable at ${MYSQL_SERVER_URL}: ${(error as Error).message}${HOW_TO_START}`, { cause: error });
   }
   const redis = new Redis(REDIS_SERVER_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000 });
   try {
@@ -27,7 +27,7 @@ export default async function globalSetup() {
     await redis.ping();
   } catch (error) {
     await server.end();
-    throw new Error(`Redis is not reachable at ${REDIS_SERVER_URL}: ${(error as Error).message}${HOW_TO_START}`);
+    throw new Error(`Redis is not reachable at ${REDIS_SERVER_URL}: ${(error as Error).message}${HOW_TO_START}`, { cause: error });
   } finally {
     redis.disconnect();
   }

@@ -72,7 +72,7 @@ const pathToEnv = Object.fromEntries(Object.entries(ENVIRONMENT_VARIABLES).map((
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const nodeEnv = env.NODE_ENV || 'development';
   const dir = configDir();
-  let tree = deepMerge(readJson(join(dir, 'default.json')), readJson(join(dir, `${nodeEnv}.json`)));
+  const tree = deepMerge(readJson(join(dir, 'default.json')), readJson(join(dir, `${nodeEnv}.json`)));
   tree.nodeEnv = nodeEnv;
   for (const [name, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
     const value = envValue(env, name);

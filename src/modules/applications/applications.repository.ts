@@ -3,6 +3,10 @@ import { DataSource, EntityManager } from 'typeorm';
 import { FINAL_STATUSES } from '../referrals/referral-state';
 import { Application, Consent, TimelineEntry } from './application';
 
+// Rows of DataSource.query are untyped; the mappers below give them their types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type QueryRow = Record<string, any>;
+
 const ER_DUP_ENTRY = 1062;
 const isDuplicate = (e: unknown) => {
   const err = e as { errno?: number; driverError?: { errno?: number } };
@@ -78,7 +82,7 @@ const FROM_TERMS = `
     JOIN partners pa ON pa.id = p.partner_id`;
 const SELECT_TERMS = `${SELECT_TERMS_COLUMNS} ${FROM_TERMS}`;
 
-const toTerms = (r: Record<string, any>): OfferTerms => ({
+const toTerms = (r: QueryRow): OfferTerms => ({
   offerId: String(r.offer_id),
   userId: r.user_id,
   status: r.status,
@@ -108,7 +112,7 @@ const SELECT_APPLICATION = `
     JOIN partners pa ON pa.id = r.partner_id
     JOIN card_products p ON p.id = r.product_id`;
 
-const toApplication = (r: Record<string, any>): Application => ({
+const toApplication = (r: QueryRow): Application => ({
   id: String(r.id),
   userId: r.user_id,
   partnerId: String(r.partner_id),
@@ -132,7 +136,7 @@ const SELECT_CONSENT = `
     JOIN partners pa ON pa.id = c.partner_id
     JOIN card_products p ON p.id = c.product_id`;
 
-const toConsent = (r: Record<string, any>): Consent => ({
+const toConsent = (r: QueryRow): Consent => ({
   id: String(r.id),
   userId: r.user_id,
   partnerCode: r.partner_code,
@@ -223,7 +227,7 @@ export class ApplicationsRepository {
    *   as capped rather than upgrading the shared lock, which two transactions doing at once would deadlock).
    */
   async lockProductForCap(m: EntityManager, productId: string, referralId: string, capped: boolean): Promise<ProductCapState> {
-    let rows: Record<string, any>[];
+    let rows: QueryRow[];
     if (capped) {
       const [product] = await m.query('SELECT current_version FROM card_products WHERE id = ? FOR UPDATE', [productId]);
       rows = await m.query(
@@ -333,7 +337,7 @@ export class ApplicationsRepository {
       'SELECT from_status, to_status, actor_type, note, at FROM referral_timeline WHERE referral_id = ? ORDER BY id',
       [referralId],
     );
-    return rows.map((r: Record<string, any>) => ({ from: r.from_status, to: r.to_status, actorType: r.actor_type, note: r.note, at: new Date(r.at) }));
+    return rows.map((r: QueryRow) => ({ from: r.from_status, to: r.to_status, actorType: r.actor_type, note: r.note, at: new Date(r.at) }));
   }
 
   async findConsent(userId: string, id: string, m: EntityManager = this.dataSource.manager, forUpdate = false): Promise<Consent | undefined> {

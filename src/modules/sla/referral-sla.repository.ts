@@ -74,9 +74,18 @@ export class ReferralSlaRepository {
   async pageLate(filter: { partnerCode?: string; productCode?: string }, after: string | undefined, limit: number): Promise<LateReferralRow[]> {
     const where = [`r.status NOT IN (${FINAL_LIST})`, 'r.expires_at <= NOW(3)'];
     const params: unknown[] = [];
-    if (filter.partnerCode) (where.push('pa.code = ?'), params.push(filter.partnerCode));
-    if (filter.productCode) (where.push('p.code = ?'), params.push(filter.productCode));
-    if (after) (where.push('r.id > ?'), params.push(after));
+    if (filter.partnerCode) {
+      where.push('pa.code = ?');
+      params.push(filter.partnerCode);
+    }
+    if (filter.productCode) {
+      where.push('p.code = ?');
+      params.push(filter.productCode);
+    }
+    if (after) {
+      where.push('r.id > ?');
+      params.push(after);
+    }
     const rows = await this.db.query(
       `SELECT r.id, pa.code AS partner_code, p.code AS product_code, r.status, r.created_at, r.expires_at, r.sla_breached_at
          FROM referrals r

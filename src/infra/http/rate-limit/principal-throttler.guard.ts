@@ -24,6 +24,8 @@ export class RateLimitedError extends DomainError {
  */
 @Injectable()
 export class PrincipalThrottlerGuard extends ThrottlerGuard {
+  // The parent class types the request this way.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   protected override async getTracker(req: Record<string, any>): Promise<string> {
     return principalKey(req.principal, req.ip);
   }
