@@ -1,6 +1,9 @@
 import 'reflect-metadata';
+
 import { join } from 'node:path';
+
 import { DataSource } from 'typeorm';
+
 import { dataSourceOptions } from '../src/infra/database/data-source-options';
 import { mintDevelopmentPlatformToken } from '../src/modules/auth/platform-token.dev';
 import { parseCriteria } from '../src/modules/prescreening/criteria';
@@ -11,14 +14,14 @@ import { naiveIngestRowsPerSecond, naivePrescreenRowsPerSecond } from './paths/n
 import { BENCH_CRITERIA, createBenchCardProduct, prescreenRun } from './paths/prescreen';
 import { applyOverHttp, packageReferrals, partnerFetchLoad, readToken } from './paths/referrals';
 import { BenchBank, tokenEndpointLoad } from './paths/token';
-import { runAutocannon } from './support/autocannon';
 import { es256SignaturesPerSecond } from './raw/raw-crypto';
 import { fullScanRowsPerSecond, rawInsertRowsPerSecond } from './raw/raw-mysql';
+import { runAutocannon } from './support/autocannon';
+import { DOC_TEMPLATE } from './support/doc-template';
 import { benchPool, createBenchEnvironment, dropBenchEnvironment, REDIS_SERVER_URL } from './support/env';
 import { describeMachine } from './support/machine';
 import { API_PROCESSES, forkBenchScript, nextMessage, startGatewayProcess, stopChild } from './support/processes';
 import { BenchReport, Figure, markdownSection, printTable, TargetCheck, writeJson, writeMarkdown } from './support/report';
-import { DOC_TEMPLATE } from './support/doc-template';
 
 /**
  * npm run bench [-- --quick]: the gateway's bulk paths measured against this machine's raw limits, in one run, on
@@ -50,12 +53,22 @@ const SIZES = {
   apiProcesses: API_PROCESSES,
 };
 const REPO_ROOT = join(__dirname, '..', '..');
-const TARGETS = { ingestVsRaw: 0.5, prescreenVsRaw: 0.5, vsNaive: 20, auditPerSec: 5000, packagingVsSignatures: 0.25, fetchVsBare: 0.3, fetchP99Ms: 20 };
+const TARGETS = {
+  ingestVsRaw: 0.5,
+  prescreenVsRaw: 0.5,
+  vsNaive: 20,
+  auditPerSec: 5000,
+  packagingVsSignatures: 0.25,
+  fetchVsBare: 0.3,
+  fetchP99Ms: 20,
+};
 
 const figures: Figure[] = [];
 const record = (f: Figure) => {
   figures.push(f);
-  console.log(`  ${f.label}: ${f.value === null ? 'n/a' : f.value.toFixed(f.unit === 'ms' || f.unit === '×' ? 2 : 0)} ${f.unit}${f.note ? ` (${f.note})` : ''}`);
+  console.log(
+    `  ${f.label}: ${f.value === null ? 'n/a' : f.value.toFixed(f.unit === 'ms' || f.unit === '×' ? 2 : 0)} ${f.unit}${f.note ? ` (${f.note})` : ''}`,
+  );
 };
 const valueOf = (key: string) => figures.find((f) => f.key === key)?.value ?? null;
 const step = (text: string) => console.log(`\n== ${text}`);
@@ -75,39 +88,81 @@ async function main() {
     step('raw: node:crypto ES256 signatures');
     const signatures = await es256SignaturesPerSecond(SIZES.cryptoMs, machine.cores);
     record({ key: 'raw.es256.oneCore', group: 'raw', label: 'ES256 signatures, one core', value: signatures.oneCore, unit: 'sig/s' });
-    record({ key: 'raw.es256.allCores', group: 'raw', label: `ES256 signatures, ${machine.cores} worker threads`, value: signatures.allCores, unit: 'sig/s' });
+    record({
+      key: 'raw.es256.allCores',
+      group: 'raw',
+      label: `ES256 signatures, ${machine.cores} worker threads`,
+      value: signatures.allCores,
+      unit: 'sig/s',
+    });
 
     step('raw: bare Fastify JSON route under autocannon (server in a child process)');
     const bare = forkBenchScript('raw/bare-fastify-server.js');
     try {
       const { port } = await nextMessage<{ port: number }>(bare, (m) => m?.ready);
-      const load = await runAutocannon({ url: `http://127.0.0.1:${port}/ping`, connections: SIZES.httpConnections, duration: SIZES.httpSeconds });
-      record({ key: 'raw.fastify.rps', group: 'raw', label: 'bare Fastify GET /ping', value: load.reqPerSec, unit: 'req/s', note: `p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, ${SIZES.httpConnections} connections` });
+      const load = await runAutocannon({
+        url: `http://127.0.0.1:${port}/ping`,
+        connections: SIZES.httpConnections,
+        duration: SIZES.httpSeconds,
+      });
+      record({
+        key: 'raw.fastify.rps',
+        group: 'raw',
+        label: 'bare Fastify GET /ping',
+        value: load.reqPerSec,
+        unit: 'req/s',
+        note: `p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, ${SIZES.httpConnections} connections`,
+      });
     } finally {
       await stopChild(bare);
     }
 
     step(`raw: mysql2 multi-row INSERT of ${SIZES.rawInsertRows.toLocaleString()} credit-record rows`);
     const rawInsert = await rawInsertRowsPerSecond(pool, SIZES.rawInsertRows, SIZES.ingestConnections);
-    record({ key: 'raw.mysql.insert', group: 'raw', label: 'mysql2 multi-row INSERT (1,000 rows/statement)', value: rawInsert, unit: 'rows/s', note: `${SIZES.ingestConnections} connections, scratch table LIKE credit_records` });
+    record({
+      key: 'raw.mysql.insert',
+      group: 'raw',
+      label: 'mysql2 multi-row INSERT (1,000 rows/statement)',
+      value: rawInsert,
+      unit: 'rows/s',
+      note: `${SIZES.ingestConnections} connections, scratch table LIKE credit_records`,
+    });
 
     step('gateway: starting the api role in a child process');
     api = await startGatewayProcess(bench, 'api');
     const adminToken = mintDevelopmentPlatformToken(bench.config, { sub: 'bench-admin', roles: ['admin'] });
-    const platformToken = mintDevelopmentPlatformToken(bench.config, { sub: 'bench-platform', roles: ['platform'], expiresInSeconds: 7200 });
+    const platformToken = mintDevelopmentPlatformToken(bench.config, {
+      sub: 'bench-platform',
+      roles: ['platform'],
+      expiresInSeconds: 7200,
+    });
     const bank = new BenchBank('BENCH_BANK');
     await bank.register(api.baseUrl, adminToken);
 
     step(`gateway: ingest of ${SIZES.ingestUsers.toLocaleString()} credit records over HTTP`);
     const bodies = ingestBodies(SIZES.ingestUsers, SIZES.ingestLinesPerRequest);
     const ingest = await ingestOverHttp(api.baseUrl, platformToken, bodies, SIZES.ingestConnections);
-    record({ key: 'gateway.ingest', group: 'gateway', label: 'ingest POST /v1/platform/credit-records', value: ingest.rowsPerSec, unit: 'rows/s', note: `${ingest.accepted.toLocaleString()} records in ${ingest.seconds.toFixed(1)} s, NDJSON ${SIZES.ingestLinesPerRequest} lines/request, ${SIZES.ingestConnections} connections` });
+    record({
+      key: 'gateway.ingest',
+      group: 'gateway',
+      label: 'ingest POST /v1/platform/credit-records',
+      value: ingest.rowsPerSec,
+      unit: 'rows/s',
+      note: `${ingest.accepted.toLocaleString()} records in ${ingest.seconds.toFixed(1)} s, NDJSON ${SIZES.ingestLinesPerRequest} lines/request, ${SIZES.ingestConnections} connections`,
+    });
     const naiveBodies = ingestBodies(SIZES.naiveUsers, SIZES.ingestLinesPerRequest, 0, 'n_');
     bodies.length = 0;
 
     step('raw: full scan of credit_records');
     const scan = await fullScanRowsPerSecond(bench.env.DATABASE_URL);
-    record({ key: 'raw.mysql.scan', group: 'raw', label: 'full scan SELECT * FROM credit_records (streamed)', value: scan.rowsPerSec, unit: 'rows/s', note: `${scan.rows.toLocaleString()} rows, every column decoded by mysql2` });
+    record({
+      key: 'raw.mysql.scan',
+      group: 'raw',
+      label: 'full scan SELECT * FROM credit_records (streamed)',
+      value: scan.rowsPerSec,
+      unit: 'rows/s',
+      note: `${scan.rows.toLocaleString()} rows, every column decoded by mysql2`,
+    });
 
     step('gateway: partner token endpoint under autocannon');
     const token = await tokenEndpointLoad(api.baseUrl, bench.env.PUBLIC_BASE_URL, bank, {
@@ -116,13 +171,27 @@ async function main() {
       prepared: QUICK ? 5_000 : 20_000,
     });
     if (token.non2xx || token.errors) throw new Error(`token endpoint: ${token.non2xx} non-2xx answers, ${token.errors} errors`);
-    record({ key: 'gateway.token.rps', group: 'gateway', label: 'POST /oauth/token (ES256 private_key_jwt)', value: token.reqPerSec, unit: 'req/s', note: `${SIZES.tokenConnections} connections, fresh jti each` });
+    record({
+      key: 'gateway.token.rps',
+      group: 'gateway',
+      label: 'POST /oauth/token (ES256 private_key_jwt)',
+      value: token.reqPerSec,
+      unit: 'req/s',
+      note: `${SIZES.tokenConnections} connections, fresh jti each`,
+    });
     record({ key: 'gateway.token.p50', group: 'gateway', label: 'POST /oauth/token p50', value: token.p50Ms, unit: 'ms' });
     record({ key: 'gateway.token.p99', group: 'gateway', label: 'POST /oauth/token p99', value: token.p99Ms, unit: 'ms' });
 
     step(`naive: ingest of ${SIZES.naiveUsers.toLocaleString()} records, one TypeORM INSERT per row`);
     const naiveIngest = await naiveIngestRowsPerSecond(dataSource, bench.config, naiveBodies, SIZES.naiveLanes);
-    record({ key: 'naive.ingest', group: 'naive', label: 'ingest, one SELECT + INSERT per row', value: naiveIngest, unit: 'rows/s', note: `${SIZES.naiveLanes} lanes` });
+    record({
+      key: 'naive.ingest',
+      group: 'naive',
+      label: 'ingest, one SELECT + INSERT per row',
+      value: naiveIngest,
+      unit: 'rows/s',
+      note: `${SIZES.naiveLanes} lanes`,
+    });
 
     step(`naive: pre-screen of ${SIZES.naiveUsers.toLocaleString()} users, evaluateRecord per user`);
     const [partner] = (await dataSource.query('SELECT id FROM partners WHERE code = ?', [bank.code])) as { id: string }[];
@@ -133,52 +202,157 @@ async function main() {
       Math.min(SIZES.naiveUsers, SIZES.ingestUsers),
       SIZES.naiveLanes,
     );
-    record({ key: 'naive.prescreen', group: 'naive', label: 'pre-screen, read + facts + evaluate + offer per user', value: naivePrescreen.rowsPerSec, unit: 'rows/s', note: `${naivePrescreen.eligible} eligible, ${SIZES.naiveLanes} lanes` });
+    record({
+      key: 'naive.prescreen',
+      group: 'naive',
+      label: 'pre-screen, read + facts + evaluate + offer per user',
+      value: naivePrescreen.rowsPerSec,
+      unit: 'rows/s',
+      note: `${naivePrescreen.eligible} eligible, ${SIZES.naiveLanes} lanes`,
+    });
 
     step(`gateway: pre-screen run of ${SIZES.ingestUsers.toLocaleString()} users`);
     const productCode = await createBenchCardProduct(api.baseUrl, adminToken, bank.code);
     const prescreen = await prescreenRun(bench, api.baseUrl, adminToken, productCode);
     record(
       prescreen
-        ? { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: prescreen.rowsPerSec, unit: 'rows/s', note: `${prescreen.evaluated.toLocaleString()} users in ${prescreen.seconds.toFixed(1)} s, ${prescreen.offersCreated.toLocaleString()} offers` }
-        : { key: 'gateway.prescreen', group: 'gateway', label: 'pre-screen run, to its last offer', value: null, unit: 'rows/s', note: 'pre-screen runs not in this build (POST …/prescreen-runs answered 404)' },
+        ? {
+            key: 'gateway.prescreen',
+            group: 'gateway',
+            label: 'pre-screen run, to its last offer',
+            value: prescreen.rowsPerSec,
+            unit: 'rows/s',
+            note: `${prescreen.evaluated.toLocaleString()} users in ${prescreen.seconds.toFixed(1)} s, ${prescreen.offersCreated.toLocaleString()} offers`,
+          }
+        : {
+            key: 'gateway.prescreen',
+            group: 'gateway',
+            label: 'pre-screen run, to its last offer',
+            value: null,
+            unit: 'rows/s',
+            note: 'pre-screen runs not in this build (POST …/prescreen-runs answered 404)',
+          },
     );
 
     step(`gateway: ${SIZES.referrals.toLocaleString()} applications over HTTP (POST /v1/me/applications, no worker running)`);
-    const applied = await applyOverHttp(dataSource, bench, api.baseUrl, productCode, { count: SIZES.referrals, connections: SIZES.applyConnections });
-    record({ key: 'gateway.apply', group: 'gateway', label: 'apply POST /v1/me/applications', value: applied.applicationsPerSec, unit: 'applications/s', note: `${applied.referralIds.length.toLocaleString()} applicants in ${applied.seconds.toFixed(1)} s, own platform JWT and Idempotency-Key each, ${SIZES.applyConnections} connections${applied.retried ? `; ${applied.retried} sent again on a stale keep-alive socket` : ''}` });
+    const applied = await applyOverHttp(dataSource, bench, api.baseUrl, productCode, {
+      count: SIZES.referrals,
+      connections: SIZES.applyConnections,
+    });
+    record({
+      key: 'gateway.apply',
+      group: 'gateway',
+      label: 'apply POST /v1/me/applications',
+      value: applied.applicationsPerSec,
+      unit: 'applications/s',
+      note: `${applied.referralIds.length.toLocaleString()} applicants in ${applied.seconds.toFixed(1)} s, own platform JWT and Idempotency-Key each, ${SIZES.applyConnections} connections${applied.retried ? `; ${applied.retried} sent again on a stale keep-alive socket` : ''}`,
+    });
 
-    step(`gateway: packaging of ${SIZES.referrals.toLocaleString()} referrals (outbox -> BullMQ -> ${SIZES.packagingWorkers} worker processes -> signed file -> referral.ready)`);
-    const packaging = await packageReferrals(dataSource, bench, applied.referralIds, { workers: SIZES.packagingWorkers, timeoutMs: QUICK ? 600_000 : 3_600_000 });
-    record({ key: 'gateway.packaging', group: 'gateway', label: 'referral packaging, first outbox row relayed to last READY', value: packaging.referralsPerSec, unit: 'referrals/s', note: `${packaging.referrals.toLocaleString()} referrals in ${packaging.seconds.toFixed(1)} s, ${SIZES.packagingWorkers} worker processes; each signs the file and the referral.ready SET (2 ES256 signatures)${packaging.otherPending ? `; ${packaging.otherPending.toLocaleString()} other outbox rows were waiting too` : ''}` });
+    step(
+      `gateway: packaging of ${SIZES.referrals.toLocaleString()} referrals (outbox -> BullMQ -> ${SIZES.packagingWorkers} worker processes -> signed file -> referral.ready)`,
+    );
+    const packaging = await packageReferrals(dataSource, bench, applied.referralIds, {
+      workers: SIZES.packagingWorkers,
+      timeoutMs: QUICK ? 600_000 : 3_600_000,
+    });
+    record({
+      key: 'gateway.packaging',
+      group: 'gateway',
+      label: 'referral packaging, first outbox row relayed to last READY',
+      value: packaging.referralsPerSec,
+      unit: 'referrals/s',
+      note: `${packaging.referrals.toLocaleString()} referrals in ${packaging.seconds.toFixed(1)} s, ${SIZES.packagingWorkers} worker processes; each signs the file and the referral.ready SET (2 ES256 signatures)${packaging.otherPending ? `; ${packaging.otherPending.toLocaleString()} other outbox rows were waiting too` : ''}`,
+    });
 
     step('gateway: partner GET /partner/v1/referrals/{id} under autocannon');
     const fetchToken = await readToken(api.baseUrl, bench.env.PUBLIC_BASE_URL, bank);
-    const fetchMax = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, { seconds: SIZES.httpSeconds, connections: SIZES.httpConnections });
+    const fetchMax = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, {
+      seconds: SIZES.httpSeconds,
+      connections: SIZES.httpConnections,
+    });
     if (fetchMax.non2xx || fetchMax.errors) throw new Error(`partner fetch: ${fetchMax.non2xx} non-2xx answers, ${fetchMax.errors} errors`);
-    record({ key: 'gateway.fetch.rps', group: 'gateway', label: 'GET /partner/v1/referrals/{id}, as fast as it answers', value: fetchMax.reqPerSec, unit: 'req/s', note: `p50 ${fetchMax.p50Ms} ms, p99 ${fetchMax.p99Ms} ms, ${SIZES.httpConnections} connections; access token, row lock, READY->DELIVERED on first fetch, disclosure row + audit entry per fetch` });
-    const fetchFixed = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, { seconds: SIZES.httpSeconds, connections: SIZES.httpConnections, overallRate: SIZES.fetchRate });
-    if (fetchFixed.non2xx || fetchFixed.errors) throw new Error(`partner fetch at ${SIZES.fetchRate} req/s: ${fetchFixed.non2xx} non-2xx answers, ${fetchFixed.errors} errors`);
+    record({
+      key: 'gateway.fetch.rps',
+      group: 'gateway',
+      label: 'GET /partner/v1/referrals/{id}, as fast as it answers',
+      value: fetchMax.reqPerSec,
+      unit: 'req/s',
+      note: `p50 ${fetchMax.p50Ms} ms, p99 ${fetchMax.p99Ms} ms, ${SIZES.httpConnections} connections; access token, row lock, READY->DELIVERED on first fetch, disclosure row + audit entry per fetch`,
+    });
+    const fetchFixed = await partnerFetchLoad(api.baseUrl, fetchToken, applied.referralIds, {
+      seconds: SIZES.httpSeconds,
+      connections: SIZES.httpConnections,
+      overallRate: SIZES.fetchRate,
+    });
+    if (fetchFixed.non2xx || fetchFixed.errors)
+      throw new Error(`partner fetch at ${SIZES.fetchRate} req/s: ${fetchFixed.non2xx} non-2xx answers, ${fetchFixed.errors} errors`);
     const fixedNote = `offered ${SIZES.fetchRate.toLocaleString()} req/s, served ${fetchFixed.reqPerSec.toFixed(0)} req/s, ${SIZES.httpConnections} connections`;
-    record({ key: 'gateway.fetch.fixed.p50', group: 'gateway', label: 'GET /partner/v1/referrals/{id} p50 at a fixed rate', value: fetchFixed.p50Ms, unit: 'ms', note: fixedNote });
-    record({ key: 'gateway.fetch.fixed.p99', group: 'gateway', label: 'GET /partner/v1/referrals/{id} p99 at a fixed rate', value: fetchFixed.p99Ms, unit: 'ms', note: fixedNote });
+    record({
+      key: 'gateway.fetch.fixed.p50',
+      group: 'gateway',
+      label: 'GET /partner/v1/referrals/{id} p50 at a fixed rate',
+      value: fetchFixed.p50Ms,
+      unit: 'ms',
+      note: fixedNote,
+    });
+    record({
+      key: 'gateway.fetch.fixed.p99',
+      group: 'gateway',
+      label: 'GET /partner/v1/referrals/{id} p99 at a fixed rate',
+      value: fetchFixed.p99Ms,
+      unit: 'ms',
+      note: fixedNote,
+    });
 
     step(`gateway: bulk decisions, ${SIZES.decisions.toLocaleString()} NDJSON lines`);
-    const decisions = await bulkDecisionsOverHttp(dataSource, { baseUrl: api.baseUrl, publicBaseUrl: bench.env.PUBLIC_BASE_URL }, bank, productCode, {
-      count: SIZES.decisions,
-      linesPerBody: SIZES.decisionLinesPerRequest,
-      connections: SIZES.decisionConnections,
+    const decisions = await bulkDecisionsOverHttp(
+      dataSource,
+      { baseUrl: api.baseUrl, publicBaseUrl: bench.env.PUBLIC_BASE_URL },
+      bank,
+      productCode,
+      {
+        count: SIZES.decisions,
+        linesPerBody: SIZES.decisionLinesPerRequest,
+        connections: SIZES.decisionConnections,
+      },
+    );
+    record({
+      key: 'gateway.decisions.bulk',
+      group: 'gateway',
+      label: 'bulk decisions POST /partner/v1/decisions',
+      value: decisions.decisionsPerSec,
+      unit: 'decisions/s',
+      note: `${decisions.decisions.toLocaleString()} decisions in ${decisions.seconds.toFixed(1)} s, NDJSON ${SIZES.decisionLinesPerRequest} lines/request, ${SIZES.decisionConnections} connections`,
     });
-    record({ key: 'gateway.decisions.bulk', group: 'gateway', label: 'bulk decisions POST /partner/v1/decisions', value: decisions.decisionsPerSec, unit: 'decisions/s', note: `${decisions.decisions.toLocaleString()} decisions in ${decisions.seconds.toFixed(1)} s, NDJSON ${SIZES.decisionLinesPerRequest} lines/request, ${SIZES.decisionConnections} connections` });
     const decisionsVsInsert = valueOf('raw.mysql.insert');
-    record({ key: 'gateway.decisions.vsRawInsert', group: 'gateway', label: 'bulk decisions / raw multi-row INSERT rows/s', value: decisionsVsInsert ? decisions.decisionsPerSec / decisionsVsInsert : null, unit: '×', note: 'each decision is a locked conditional UPDATE + timeline + audit + outbox rows; raw is plain INSERTs' });
+    record({
+      key: 'gateway.decisions.vsRawInsert',
+      group: 'gateway',
+      label: 'bulk decisions / raw multi-row INSERT rows/s',
+      value: decisionsVsInsert ? decisions.decisionsPerSec / decisionsVsInsert : null,
+      unit: '×',
+      note: 'each decision is a locked conditional UPDATE + timeline + audit + outbox rows; raw is plain INSERTs',
+    });
     await stopChild(api.child);
     api = undefined;
 
     step(`gateway: audit appends with the chain, two processes × ${SIZES.auditEntriesPerProcess.toLocaleString()}`);
     const audit = await auditAppendsWithChain(bench, pool, SIZES.auditEntriesPerProcess, SIZES.auditConcurrencyPerProcess);
-    record({ key: 'gateway.audit.chained', group: 'gateway', label: 'audit appends, all chained', value: audit.chainedPerSec, unit: 'entries/s', note: `${audit.entries.toLocaleString()} entries, 2 processes × ${SIZES.auditConcurrencyPerProcess} concurrent appends; started once the earlier sections' jobs were done (${audit.settledSeconds.toFixed(1)} s)` });
-    record({ key: 'gateway.audit.appended', group: 'gateway', label: 'audit appends committed (before chaining)', value: audit.appendedPerSec, unit: 'entries/s' });
+    record({
+      key: 'gateway.audit.chained',
+      group: 'gateway',
+      label: 'audit appends, all chained',
+      value: audit.chainedPerSec,
+      unit: 'entries/s',
+      note: `${audit.entries.toLocaleString()} entries, 2 processes × ${SIZES.auditConcurrencyPerProcess} concurrent appends; started once the earlier sections' jobs were done (${audit.settledSeconds.toFixed(1)} s)`,
+    });
+    record({
+      key: 'gateway.audit.appended',
+      group: 'gateway',
+      label: 'audit appends committed (before chaining)',
+      value: audit.appendedPerSec,
+      unit: 'entries/s',
+    });
 
     const ratio = (a: string, b: string) => {
       const x = valueOf(a);
@@ -198,9 +372,19 @@ async function main() {
       check('pre-screen / raw full scan', ratio('gateway.prescreen', 'raw.mysql.scan'), TARGETS.prescreenVsRaw, 'ratio'),
       check('pre-screen / naive pre-screen', ratio('gateway.prescreen', 'naive.prescreen'), TARGETS.vsNaive, 'ratio'),
       check('audit chained appends', valueOf('gateway.audit.chained'), TARGETS.auditPerSec, 'rate'),
-      check('packaging / raw ES256 signatures, all cores', ratio('gateway.packaging', 'raw.es256.allCores'), TARGETS.packagingVsSignatures, 'ratio'),
+      check(
+        'packaging / raw ES256 signatures, all cores',
+        ratio('gateway.packaging', 'raw.es256.allCores'),
+        TARGETS.packagingVsSignatures,
+        'ratio',
+      ),
       check('partner fetch / bare Fastify', ratio('gateway.fetch.rps', 'raw.fastify.rps'), TARGETS.fetchVsBare, 'ratio'),
-      check(`partner fetch p99 at ${SIZES.fetchRate.toLocaleString()} req/s`, valueOf('gateway.fetch.fixed.p99'), TARGETS.fetchP99Ms, 'maxMs'),
+      check(
+        `partner fetch p99 at ${SIZES.fetchRate.toLocaleString()} req/s`,
+        valueOf('gateway.fetch.fixed.p99'),
+        TARGETS.fetchP99Ms,
+        'maxMs',
+      ),
     ];
     const finishedAt = new Date();
     const report: BenchReport = {
@@ -217,7 +401,11 @@ async function main() {
     };
     printTable(report);
     const jsonFile = writeJson(report, join(REPO_ROOT, 'bench', 'results'));
-    writeMarkdown(join(REPO_ROOT, 'docs', 'BENCHMARKS.md'), markdownSection(report, `bench/results/${jsonFile.split('/').pop()}`), DOC_TEMPLATE);
+    writeMarkdown(
+      join(REPO_ROOT, 'docs', 'BENCHMARKS.md'),
+      markdownSection(report, `bench/results/${jsonFile.split('/').pop()}`),
+      DOC_TEMPLATE,
+    );
     console.log(`\nwrote ${jsonFile} and docs/BENCHMARKS.md`);
   } finally {
     if (api) await stopChild(api.child);
@@ -229,7 +417,8 @@ async function main() {
 
 main().catch((error) => {
   // undici's "fetch failed" hides the reason (refused, reset, closed) in `cause`.
-  const cause = error instanceof Error && error.cause ? `\ncaused by: ${error.cause instanceof Error ? error.cause.stack : String(error.cause)}` : '';
+  const cause =
+    error instanceof Error && error.cause ? `\ncaused by: ${error.cause instanceof Error ? error.cause.stack : String(error.cause)}` : '';
   console.error('bench failed:', error instanceof Error ? error.stack : error, cause);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+
 import { AppConfig } from './infra/config/app-config';
 import { ConfigModule } from './infra/config/config.module';
 import { ProcessRole, runsWorkers, servesHttp } from './infra/config/process-role';
@@ -15,8 +16,8 @@ import { RedisModule } from './infra/queues/redis.module';
 import { WorkerModule } from './infra/worker/worker.module';
 import { BUSINESS_MODULES } from './modules';
 
-export { PROCESS_ROLES } from './infra/config/process-role';
 export type { ProcessRole } from './infra/config/process-role';
+export { PROCESS_ROLES } from './infra/config/process-role';
 
 /** The application of one process role (see process-role.ts): infrastructure, business modules, then role-specific parts. */
 @Module({})

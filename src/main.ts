@@ -1,8 +1,11 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
+
 import cluster from 'node:cluster';
+
+import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import pino from 'pino';
+
 import { AppModule, PROCESS_ROLES, ProcessRole } from './app.module';
 import { ApiClusterSupervisor } from './infra/cluster/api-cluster.supervisor';
 import { API_WORKER_SHUTDOWN_SIGNALS, prepareApiClusterWorker } from './infra/cluster/api-cluster.worker';

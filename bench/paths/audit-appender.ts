@@ -1,5 +1,7 @@
 import 'reflect-metadata';
+
 import { NestFactory } from '@nestjs/core';
+
 import { AppModule } from '../../src/app.module';
 import { loadConfig } from '../../src/infra/config/load-config';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';

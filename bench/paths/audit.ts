@@ -1,4 +1,5 @@
 import * as mysql from 'mysql2/promise';
+
 import { BenchEnvironment } from '../support/env';
 import { forkBenchScript, nextMessage, stopChild } from '../support/processes';
 import { sleep } from '../support/timing';
@@ -28,7 +29,12 @@ async function dueOutboxRows(pool: mysql.Pool): Promise<number> {
 }
 
 /** Two gateway processes append `perProcess` entries each, concurrently, while their chain pumps link them. */
-export async function auditAppendsWithChain(bench: BenchEnvironment, pool: mysql.Pool, perProcess: number, concurrency: number): Promise<AuditFigures> {
+export async function auditAppendsWithChain(
+  bench: BenchEnvironment,
+  pool: mysql.Pool,
+  perProcess: number,
+  concurrency: number,
+): Promise<AuditFigures> {
   const children = ['a', 'b'].map((name) => forkBenchScript('paths/audit-appender.js', bench.env, [name]));
   try {
     await Promise.all(children.map((c) => nextMessage(c, (m) => m?.ready)));
@@ -46,7 +52,12 @@ export async function auditAppendsWithChain(bench: BenchEnvironment, pool: mysql
     const appendSeconds = Math.max(...(await Promise.all(appended)).map((m) => m.seconds));
     while ((await chainState(pool)).seq < target) await sleep(20);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    return { chainedPerSec: (2 * perProcess) / seconds, appendedPerSec: (2 * perProcess) / appendSeconds, entries: 2 * perProcess, settledSeconds };
+    return {
+      chainedPerSec: (2 * perProcess) / seconds,
+      appendedPerSec: (2 * perProcess) / appendSeconds,
+      entries: 2 * perProcess,
+      settledSeconds,
+    };
   } finally {
     for (const c of children) if (c.connected) c.send({ cmd: 'stop' });
     await Promise.all(children.map((c) => stopChild(c)));

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+
 import { bulkDecisionBodies, seedDeliveredReferrals } from '../../src/modules/decisions/decisions.bench';
 import { fetchRetryingStaleSocket } from '../support/timing';
 import { BenchBank } from './token';
@@ -12,7 +13,11 @@ export interface BulkDecisionsFigures {
 /** A partner access token with the decide scope, through the real token endpoint (RFC 7523 assertion). */
 async function decideToken(baseUrl: string, publicBaseUrl: string, bank: BenchBank): Promise<string> {
   const body = `${bank.tokenRequestBody(`${publicBaseUrl}/oauth/token`)}&scope=referrals%3Adecide`;
-  const res = await fetchRetryingStaleSocket(`${baseUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const res = await fetchRetryingStaleSocket(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
   if (res.status !== 200) throw new Error(`decide token: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
@@ -49,7 +54,12 @@ export interface BulkDecisionFigures {
  * POSTs the bodies to /partner/v1/decisions at `baseUrl` with a partner access token (scope referrals:decide),
  * `connections` requests in flight. Every line must come back 200, else it throws: no speed for work not done.
  */
-export async function postBulkDecisions(baseUrl: string, accessToken: string, bodies: Buffer[], connections = 2): Promise<BulkDecisionFigures> {
+export async function postBulkDecisions(
+  baseUrl: string,
+  accessToken: string,
+  bodies: Buffer[],
+  connections = 2,
+): Promise<BulkDecisionFigures> {
   let lines = 0;
   let next = 0;
   const started = process.hrtime.bigint();
@@ -58,14 +68,19 @@ export async function postBulkDecisions(baseUrl: string, accessToken: string, bo
       const res = await fetchRetryingStaleSocket(`${baseUrl}/partner/v1/decisions`, {
         method: 'POST',
         // One key per body: a body sent again after a stale socket is answered from the idempotency store.
-        headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${accessToken}`, 'idempotency-key': `bench-decisions-${i}` },
+        headers: {
+          'content-type': 'application/x-ndjson',
+          authorization: `Bearer ${accessToken}`,
+          'idempotency-key': `bench-decisions-${i}`,
+        },
         body: bodies[i],
       });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`bulk decisions body ${i}: HTTP ${res.status} ${text.slice(0, 300)}`);
       const { results } = JSON.parse(text) as { results: { status: number }[] };
       const bad = results.filter((r) => r.status !== 200);
-      if (bad.length) throw new Error(`bulk decisions body ${i}: ${bad.length} lines not 200 (first: ${JSON.stringify(bad[0]).slice(0, 300)})`);
+      if (bad.length)
+        throw new Error(`bulk decisions body ${i}: ${bad.length} lines not 200 (first: ${JSON.stringify(bad[0]).slice(0, 300)})`);
       lines += results.length;
     }
   };

@@ -7,7 +7,9 @@ export const BENCH_SEED = 'bench';
 export function ingestBodies(users: number, linesPerBatch: number, startIndex = 0, userIdPrefix = 'u_'): Buffer[] {
   const bodies: Buffer[] = [];
   for (let from = 0; from < users; from += linesPerBatch) {
-    const lines = [...syntheticNdjson({ users: Math.min(linesPerBatch, users - from), seed: BENCH_SEED, startIndex: startIndex + from, userIdPrefix })];
+    const lines = [
+      ...syntheticNdjson({ users: Math.min(linesPerBatch, users - from), seed: BENCH_SEED, startIndex: startIndex + from, userIdPrefix }),
+    ];
     bodies.push(Buffer.from(lines.join('\n') + '\n'));
   }
   return bodies;
@@ -23,7 +25,12 @@ export interface IngestFigures {
  * POST /v1/platform/credit-records over real sockets, `connections` requests in flight. Every body must come back
  * fully accepted; anything else fails the bench rather than report a speed for work not done.
  */
-export async function ingestOverHttp(baseUrl: string, platformToken: string, bodies: Buffer[], connections: number): Promise<IngestFigures> {
+export async function ingestOverHttp(
+  baseUrl: string,
+  platformToken: string,
+  bodies: Buffer[],
+  connections: number,
+): Promise<IngestFigures> {
   let accepted = 0;
   const { seconds } = await timed(() =>
     runPool(bodies.length, connections, async (i) => {

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+
 import { AppConfig, AppConfigService } from '../../src/infra/config/app-config';
 import { CryptoService } from '../../src/infra/crypto/crypto.service';
 import { IdentityProtector } from '../../src/modules/credit-records/identity-protector';
@@ -21,7 +22,12 @@ import { runPool, timed } from '../support/timing';
  */
 
 /** Ingest: per line, parse and validate, look the user up, then one TypeORM INSERT (autocommit) into a scratch copy. */
-export async function naiveIngestRowsPerSecond(dataSource: DataSource, config: AppConfig, bodies: Buffer[], lanes: number): Promise<number> {
+export async function naiveIngestRowsPerSecond(
+  dataSource: DataSource,
+  config: AppConfig,
+  bodies: Buffer[],
+  lanes: number,
+): Promise<number> {
   await dataSource.query('CREATE TABLE bench_naive_credit_records LIKE credit_records');
   const identity = new IdentityProtector(new CryptoService({ values: config } as AppConfigService));
   const lines = bodies.flatMap((b) => b.toString('utf8').split('\n').filter(Boolean));

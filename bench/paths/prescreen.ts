@@ -44,7 +44,12 @@ export interface PrescreenFigures {
  * GET /v1/admin/prescreen-runs/{id} until COMPLETED, its offers all written. A worker-role process does the work.
  * Returns null when this build has no pre-screen runs yet (the route answers 404).
  */
-export async function prescreenRun(bench: BenchEnvironment, baseUrl: string, adminToken: string, productCode: string): Promise<PrescreenFigures | null> {
+export async function prescreenRun(
+  bench: BenchEnvironment,
+  baseUrl: string,
+  adminToken: string,
+  productCode: string,
+): Promise<PrescreenFigures | null> {
   const headers = { authorization: `Bearer ${adminToken}` };
   const worker = await startGatewayProcess(bench, 'worker');
   try {

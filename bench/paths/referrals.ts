@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+
 import { keyOf, toPublicId } from '../../src/common/public-id';
 import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
 import { HttpLoadFigures, runAutocannon } from '../support/autocannon';
@@ -51,10 +52,14 @@ export async function applyOverHttp(
       ORDER BY o.id LIMIT ?`,
     [productCode, opts.count],
   );
-  if (offers.length < opts.count) throw new Error(`apply: ${offers.length} live offers of ${productCode}, ${opts.count} needed (ingest more users)`);
+  if (offers.length < opts.count)
+    throw new Error(`apply: ${offers.length} live offers of ${productCode}, ${opts.count} needed (ingest more users)`);
   const requests = offers.map((o, i) => ({
     token: mintDevelopmentPlatformToken(bench.config, { sub: o.user_id, roles: ['user'], expiresInSeconds: 7200 }),
-    body: JSON.stringify({ offerId: toPublicId('ofr', o.id), consent: { textVersion: Number(o.text_version), textSha256: o.text_sha256, accepted: true } }),
+    body: JSON.stringify({
+      offerId: toPublicId('ofr', o.id),
+      consent: { textVersion: Number(o.text_version), textSha256: o.text_sha256, accepted: true },
+    }),
     key: `bench-apply-${i}`,
   }));
   const referralIds: string[] = new Array(requests.length);
@@ -102,7 +107,10 @@ export async function packageReferrals(
     for (let i = 0; i < opts.workers; i++) workers.push(await startGatewayProcess(bench, 'worker'));
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
-      const [{ waiting }] = await db.query("SELECT COUNT(*) AS waiting FROM referrals WHERE id BETWEEN ? AND ? AND status = 'PACKAGING'", [lo, hi]);
+      const [{ waiting }] = await db.query("SELECT COUNT(*) AS waiting FROM referrals WHERE id BETWEEN ? AND ? AND status = 'PACKAGING'", [
+        lo,
+        hi,
+      ]);
       if (Number(waiting) === 0) break;
       for (const w of workers) if (w.child.exitCode !== null) throw new Error(`packaging: a worker exited with ${w.child.exitCode}`);
       if (Date.now() > deadline) throw new Error(`packaging: ${waiting} referrals still PACKAGING after ${opts.timeoutMs} ms`);
@@ -129,7 +137,9 @@ export async function packageReferrals(
     [lo, hi],
   );
   if (Number(done.ready) !== keys.length) throw new Error(`packaging: ${done.ready} of ${keys.length} referrals READY with a file`);
-  const [{ events }] = await db.query("SELECT COUNT(*) AS events FROM partner_events WHERE event_type = 'referral.ready' AND txn IN (?)", [referralIds]);
+  const [{ events }] = await db.query("SELECT COUNT(*) AS events FROM partner_events WHERE event_type = 'referral.ready' AND txn IN (?)", [
+    referralIds,
+  ]);
   if (Number(events) !== keys.length) throw new Error(`packaging: ${events} referral.ready events for ${keys.length} referrals`);
   const [{ first }] = await db.query(
     "SELECT MIN(enqueued_at) AS first FROM outbox WHERE job_name = 'referral.package' AND CAST(JSON_VALUE(payload, '$.referralId') AS UNSIGNED) BETWEEN ? AND ?",
@@ -142,7 +152,11 @@ export async function packageReferrals(
 /** A partner access token with the read scope, through the real token endpoint (RFC 7523 assertion). */
 export async function readToken(baseUrl: string, publicBaseUrl: string, bank: BenchBank): Promise<string> {
   const body = `${bank.tokenRequestBody(`${publicBaseUrl}/oauth/token`)}&scope=referrals%3Aread`;
-  const res = await fetchRetryingStaleSocket(`${baseUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const res = await fetchRetryingStaleSocket(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
   if (res.status !== 200) throw new Error(`read token: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }

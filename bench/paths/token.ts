@@ -1,5 +1,7 @@
-import * as jwt from 'jsonwebtoken';
 import { generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+
+import * as jwt from 'jsonwebtoken';
+
 import { HttpLoadFigures, runAutocannon } from '../support/autocannon';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -29,11 +31,19 @@ export class BenchBank {
   /** The form body of one token request, with a fresh jti (RFC 7523 assertions are single use). */
   tokenRequestBody(tokenEndpoint: string): string {
     const now = Math.floor(Date.now() / 1000);
-    const assertion = jwt.sign({ iss: this.code, sub: this.code, aud: tokenEndpoint, jti: randomUUID(), iat: now, exp: now + 240 }, this.privateKey, {
-      algorithm: 'ES256',
-      keyid: this.kid,
-    });
-    return new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: JWT_BEARER, client_assertion: assertion }).toString();
+    const assertion = jwt.sign(
+      { iss: this.code, sub: this.code, aud: tokenEndpoint, jti: randomUUID(), iat: now, exp: now + 240 },
+      this.privateKey,
+      {
+        algorithm: 'ES256',
+        keyid: this.kid,
+      },
+    );
+    return new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: JWT_BEARER,
+      client_assertion: assertion,
+    }).toString();
   }
 }
 

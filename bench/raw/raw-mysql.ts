@@ -1,5 +1,7 @@
-import * as mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
+
+import * as mysql from 'mysql2/promise';
+
 import { syntheticCreditRecord } from '../../src/modules/credit-records/synthetic/synthetic-credit-records';
 import { runPool } from '../support/timing';
 

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
+
 import Redis from 'ioredis';
 import * as mysql from 'mysql2/promise';
-import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+
 import { AppConfig } from '../../src/infra/config/app-config';
 import { loadConfig } from '../../src/infra/config/load-config';
 import { dataSourceOptions } from '../../src/infra/database/data-source-options';

@@ -1,6 +1,7 @@
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+
 import Redis from 'ioredis';
 import * as mysql from 'mysql2/promise';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 
 export interface MachineDescription {
   cpuModel: string;
@@ -17,7 +18,7 @@ export interface MachineDescription {
 
 export async function describeMachine(pool: mysql.Pool, redisUrl: string): Promise<MachineDescription> {
   const [rows] = (await pool.query(
-    "SELECT VERSION() AS v, @@innodb_buffer_pool_size AS bp, @@innodb_flush_log_at_trx_commit AS flush",
+    'SELECT VERSION() AS v, @@innodb_buffer_pool_size AS bp, @@innodb_flush_log_at_trx_commit AS flush',
   )) as unknown as [{ v: string; bp: string; flush: string }[]];
   const redis = new Redis(redisUrl);
   const info = await redis.info('server');

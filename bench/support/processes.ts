@@ -2,6 +2,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+
 import { BenchEnvironment } from './env';
 
 /** A free TCP port on loopback. */

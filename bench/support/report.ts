@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { MachineDescription } from './machine';
 
 /** One measured figure. `value` is null when the path could not be measured in this build (see `note`). */
@@ -42,17 +43,20 @@ const fmt = (v: number | null, unit = '') => {
 };
 const ratioText = (t: TargetCheck) =>
   t.kind === 'ratio' ? `${fmt(t.measured, '×')}×` : t.kind === 'maxMs' ? `${fmt(t.measured, 'ms')} ms` : `${fmt(t.measured)} /s`;
-const targetText = (t: TargetCheck) => (t.kind === 'ratio' ? `≥ ${t.target}×` : t.kind === 'maxMs' ? `≤ ${fmt(t.target)} ms` : `≥ ${fmt(t.target)} /s`);
+const targetText = (t: TargetCheck) =>
+  t.kind === 'ratio' ? `≥ ${t.target}×` : t.kind === 'maxMs' ? `≤ ${fmt(t.target)} ms` : `≥ ${fmt(t.target)} /s`;
 const verdict = (t: TargetCheck) => (t.pass === null ? 'not measured' : t.pass ? 'met' : 'MISSED');
 
 export function printTable(report: BenchReport): void {
   const rows = report.figures.map((f) => [f.group, f.label, fmt(f.value, f.unit), f.unit, f.note ?? '']);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
-  const line = (r: string[]) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padStart(widths[2])}  ${r[3].padEnd(widths[3])}  ${r[4]}`;
+  const line = (r: string[]) =>
+    `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padStart(widths[2])}  ${r[3].padEnd(widths[3])}  ${r[4]}`;
   console.log(`\n${line(['group', 'figure', 'value', 'unit', 'note'])}\n${'-'.repeat(widths.reduce((a, b) => a + b + 2, 20))}`);
   for (const r of rows) console.log(line(r));
   console.log('\ntargets:');
-  for (const t of report.targets) console.log(`  ${t.label.padEnd(44)} ${ratioText(t).padStart(14)}  target ${targetText(t).padEnd(14)} ${verdict(t)}`);
+  for (const t of report.targets)
+    console.log(`  ${t.label.padEnd(44)} ${ratioText(t).padStart(14)}  target ${targetText(t).padEnd(14)} ${verdict(t)}`);
   console.log(`\n(${report.quick ? 'quick run, a tenth of every size' : 'full run'}; ${report.totalSeconds.toFixed(0)} s)`);
 }
 
@@ -82,7 +86,9 @@ export function markdownSection(report: BenchReport, jsonFile: string): string {
       `(buffer pool ${m.innodbBufferPoolMiB} MiB, innodb_flush_log_at_trx_commit=${m.innodbFlushLogAtTrxCommit}); Redis ${m.redis}. ` +
       `Load average at start: ${m.loadAverageAtStart.join(' / ')}. ${report.sharedMachineNote}`,
     '',
-    `Sizes: ${Object.entries(report.sizes).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')}.`,
+    `Sizes: ${Object.entries(report.sizes)
+      .map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`)
+      .join(', ')}.`,
     '',
     '| group | figure | value | unit | note |',
     '|---|---|---:|---|---|',

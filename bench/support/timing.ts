@@ -35,7 +35,12 @@ const isStaleSocket = (error: unknown) =>
  * socket, as an HTTP client library would. After the full run's long idle minutes between paths (the bench process
  * busy preparing the next path's requests) Node's fetch reused sockets the api had already closed.
  */
-export async function fetchRetryingStaleSocket(url: string, init: RequestInit = {}, onRetry: () => void = () => undefined, attempts = 3): Promise<Response> {
+export async function fetchRetryingStaleSocket(
+  url: string,
+  init: RequestInit = {},
+  onRetry: () => void = () => undefined,
+  attempts = 3,
+): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fetch(url, init);

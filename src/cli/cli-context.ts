@@ -1,11 +1,15 @@
 import { DataSource } from 'typeorm';
+
 import { AppConfig } from '../infra/config/app-config';
 import { loadConfig } from '../infra/config/load-config';
 import { dataSourceOptions } from '../infra/database/data-source-options';
 
 /** An operator mistake the command can explain (printed without a stack trace, exit code 1). */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }

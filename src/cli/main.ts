@@ -1,5 +1,7 @@
 import 'reflect-metadata';
+
 import { Command } from 'commander';
+
 import { ConfigurationError } from '../infra/config/load-config';
 import { CliError } from './cli-context';
 import { COMMANDS } from './commands';

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+
 import { BadRequestError } from './errors';
 
 /**
@@ -60,7 +61,8 @@ export function decodeCursor(cursor: string | undefined, accepts: RegExp = ID_KE
   return after;
 }
 
-const invalidCursor = () => new BadRequestError('The cursor is not one this API issued', [{ field: 'cursor', message: 'is not a valid cursor' }]);
+const invalidCursor = () =>
+  new BadRequestError('The cursor is not one this API issued', [{ field: 'cursor', message: 'is not a valid cursor' }]);
 
 /**
  * Builds the page from rows fetched with `LIMIT limit + 1`: the extra row only tells that another page exists,

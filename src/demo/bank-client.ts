@@ -76,7 +76,11 @@ export class PartnerBankClient {
   }
 
   listReferrals(query: { status?: string; limit?: number; cursor?: string } = {}): Promise<HttpAnswer> {
-    const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
+    const qs = new URLSearchParams(
+      Object.entries(query)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]): [string, string] => [k, String(v)]),
+    );
     return this.call('GET', `/partner/v1/referrals${qs.size ? `?${qs}` : ''}`);
   }
 
@@ -129,23 +133,31 @@ export class PartnerBankClient {
     const url = new URL(path, this.options.baseUrl);
     const client = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = client.request(url, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: 10_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          if (/json/.test(res.headers['content-type'] ?? '') && text) {
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              parsed = text;
+      const req = client.request(
+        url,
+        {
+          method,
+          headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+          timeout: 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if (/json/.test(res.headers['content-type'] ?? '') && text) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = text;
+              }
             }
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-        res.on('error', reject);
-      });
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
       req.on('error', reject);
       if (body !== undefined) req.write(body);

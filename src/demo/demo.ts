@@ -36,7 +36,11 @@ const checkReadiness: DemoStage = {
     ctx.log(`GET /health/live  -> ${live.status}`);
     const ready = await ctx.request('GET', '/health/ready');
     const checks = (ready.body as { checks?: Record<string, string> } | undefined)?.checks ?? {};
-    ctx.log(`GET /health/ready -> ${ready.status} (${Object.entries(checks).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+    ctx.log(
+      `GET /health/ready -> ${ready.status} (${Object.entries(checks)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    );
     if (ready.status !== 200) {
       throw new DemoStop('the gateway runs but is not ready: start MySQL and Redis (see README "Running natively") and try again');
     }
@@ -46,9 +50,7 @@ const checkReadiness: DemoStage = {
 const comingNext: DemoStage = {
   title: 'What the next steps add to this demo',
   async run(ctx) {
-    for (const line of [
-      'overdue sharing with user notice, and compliance verifying the audit chain',
-    ]) {
+    for (const line of ['overdue sharing with user notice, and compliance verifying the audit chain']) {
       ctx.log(`- ${line}`);
     }
   },

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+
 import { loadConfig } from '../infra/config/load-config';
-import { syntheticCreditRecords } from '../modules/credit-records/synthetic/synthetic-credit-records';
 import { mintDevelopmentPlatformToken } from '../modules/auth/platform-token.dev';
+import { syntheticCreditRecords } from '../modules/credit-records/synthetic/synthetic-credit-records';
 import { PartnerBankClient } from './bank-client';
 import type { DemoContext, DemoStage } from './demo';
 import { DemoStop } from './demo';
@@ -34,7 +35,8 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new DemoStop(`${what} did not happen within ${timeoutMs / 1000} s: is a worker running (npm start runs both roles)?`);
+    if (Date.now() > deadline)
+      throw new DemoStop(`${what} did not happen within ${timeoutMs / 1000} s: is a worker running (npm start runs both roles)?`);
     await sleep(250);
   }
 }
@@ -54,7 +56,9 @@ const onboarding: DemoStage = {
       try {
         return mintDevelopmentPlatformToken(config, { sub, roles, expiresInSeconds: 900 });
       } catch (error) {
-        throw new DemoStop(`cannot mint platform tokens (${(error as Error).message}); run the demo with NODE_ENV=development next to the gateway's .local/`);
+        throw new DemoStop(
+          `cannot mint platform tokens (${(error as Error).message}); run the demo with NODE_ENV=development next to the gateway's .local/`,
+        );
       }
     };
     s.partnerCode = `DEMO_BANK_${s.run}`;
@@ -66,7 +70,9 @@ const onboarding: DemoStage = {
       body: { code: s.partnerCode, name: 'Demo Bank', jwks: await s.bank.publicJwks() },
     });
     expectStatus('partner registration', partner, 201);
-    ctx.log(`POST /v1/admin/partners -> 201 clientId ${s.partnerCode} (public key kid ${s.bank.kid}; the private key stays in this process)`);
+    ctx.log(
+      `POST /v1/admin/partners -> 201 clientId ${s.partnerCode} (public key kid ${s.bank.kid}; the private key stays in this process)`,
+    );
     const product = await ctx.request('POST', '/v1/admin/card-products', {
       headers: admin,
       body: {
@@ -84,7 +90,9 @@ const onboarding: DemoStage = {
       },
     });
     expectStatus('card product', product, 201);
-    ctx.log(`POST /v1/admin/card-products -> 201 ${s.productCode} v${(product.body as { version: number }).version}, SLA 72 h, shares ${SHARED_FIELDS.length} fields`);
+    ctx.log(
+      `POST /v1/admin/card-products -> 201 ${s.productCode} v${(product.body as { version: number }).version}, SLA 72 h, shares ${SHARED_FIELDS.length} fields`,
+    );
   },
 };
 
@@ -113,9 +121,13 @@ const prescreen: DemoStage = {
       const r = await ctx.request('GET', `/v1/admin/prescreen-runs/${id}`, { headers: admin });
       const body = r.body as { status: string };
       if (body.status === 'FAILED') throw new DemoStop(`pre-screen run ${id} failed`);
-      return body.status === 'COMPLETED' ? (r.body as { counts: Record<string, number>; reasons: Record<string, number>; progress: Record<string, number> }) : undefined;
+      return body.status === 'COMPLETED'
+        ? (r.body as { counts: Record<string, number>; reasons: Record<string, number>; progress: Record<string, number> })
+        : undefined;
     });
-    ctx.log(`run ${id} COMPLETED: evaluated ${run.progress.evaluated}, eligible ${run.counts.eligible}, offers ${run.counts.offersCreated}`);
+    ctx.log(
+      `run ${id} COMPLETED: evaluated ${run.progress.evaluated}, eligible ${run.counts.eligible}, offers ${run.counts.offersCreated}`,
+    );
     ctx.log(`reasons: ${JSON.stringify(run.reasons)} (counted over every current record, not only this demo's)`);
   },
 };
@@ -129,9 +141,14 @@ const applications: DemoStage = {
       if (s.referrals.length === APPLICANTS) break;
       const user = bearer(s.tokens(['user'], userId));
       const offers = await ctx.request('GET', '/v1/me/offers', { headers: user });
-      const offer = (offers.body as { data?: Array<{ id: string; productCode: string }> }).data?.find((o) => o.productCode === s.productCode);
+      const offer = (offers.body as { data?: Array<{ id: string; productCode: string }> }).data?.find(
+        (o) => o.productCode === s.productCode,
+      );
       if (!offer) continue;
-      const consent = (await ctx.request('GET', `/v1/me/offers/${offer.id}/consent`, { headers: user })).body as { textVersion: number; textSha256: string };
+      const consent = (await ctx.request('GET', `/v1/me/offers/${offer.id}/consent`, { headers: user })).body as {
+        textVersion: number;
+        textSha256: string;
+      };
       const applied = await ctx.request('POST', '/v1/me/applications', {
         headers: user,
         body: { offerId: offer.id, consent: { textVersion: consent.textVersion, textSha256: consent.textSha256, accepted: true } },
@@ -139,7 +156,9 @@ const applications: DemoStage = {
       expectStatus('application', applied, 201);
       const referral = applied.body as { id: string; status: string };
       s.referrals.push(referral.id);
-      ctx.log(`${userId}: offer ${offer.id}, consent v${consent.textVersion} sha256 ${consent.textSha256.slice(0, 12)}… -> referral ${referral.id} ${referral.status}`);
+      ctx.log(
+        `${userId}: offer ${offer.id}, consent v${consent.textVersion} sha256 ${consent.textSha256.slice(0, 12)}… -> referral ${referral.id} ${referral.status}`,
+      );
     }
     if (s.referrals.length === 0) throw new DemoStop('no demo user got an offer; try again (users are random per run)');
   },
@@ -240,7 +259,9 @@ const operatorViews: DemoStage = {
     const stats = await ctx.request('GET', `/v1/admin/statistics/referrals?partner=${s.partnerCode}`, { headers: admin });
     expectStatus('statistics', stats, 200);
     for (const row of (stats.body as { data: Array<Record<string, any>> }).data) {
-      const nonZero = Object.entries(row.byStatus as Record<string, number>).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+      const nonZero = Object.entries(row.byStatus as Record<string, number>)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`);
       const t = row.timeToDecisionSeconds;
       ctx.log(
         `${row.partnerCode}/${row.productCode}: ${row.total} referrals (${nonZero.join(', ')}), approval rate ${row.approvalRate ?? 'n/a'}, ` +
@@ -253,4 +274,13 @@ const operatorViews: DemoStage = {
   },
 };
 
-export const REFERRAL_STAGES: DemoStage[] = [onboarding, ingest, prescreen, applications, bankFetches, bankDecides, bankPolls, operatorViews];
+export const REFERRAL_STAGES: DemoStage[] = [
+  onboarding,
+  ingest,
+  prescreen,
+  applications,
+  bankFetches,
+  bankDecides,
+  bankPolls,
+  operatorViews,
+];

@@ -2,7 +2,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ClientRequest, get } from 'node:http';
 import { createServer, Server } from 'node:net';
+
 import * as mysql from 'mysql2/promise';
+
 import { API_SHUTDOWN_TIMEOUT_MS } from '../../src/infra/cluster/api-cluster.supervisor';
 import { OUTBOX_STATUSES } from '../../src/infra/ops/outbox-stats.repository';
 import { eventually } from '../support/app';

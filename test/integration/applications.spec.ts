@@ -1,6 +1,8 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { syntheticCreditRecord } from '../../src/modules/credit-records/synthetic/synthetic-credit-records';
 import { startHttpApp } from '../support/app';
@@ -16,7 +18,10 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
   let db: DataSource;
   let audit: AuditWriter;
 
-  const me = (userId: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${platformToken(['user'], userId)}`, ...extra });
+  const me = (userId: string, extra: Record<string, string> = {}) => ({
+    authorization: `Bearer ${platformToken(['user'], userId)}`,
+    ...extra,
+  });
   const get = (userId: string, url: string) => inject(app, { method: 'GET', url, headers: me(userId) });
   const post = (userId: string, url: string, payload?: object, extra: Record<string, string> = {}) =>
     inject(app, { method: 'POST', url, headers: me(userId, extra), ...(payload ? { payload } : {}) });
@@ -157,17 +162,25 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     expect(referral).toMatchObject({ user_id: user, partner_id: partner.id, status: 'PACKAGING', consent_id: keyOf(body.consentId) });
     expect(referral.user_ref).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const [consent] = await db.query('SELECT * FROM consents WHERE id = ?', [keyOf(body.consentId)]);
-    expect(consent).toMatchObject({ user_id: user, status: 'ACTIVE', text_version: 1, text_sha256: sha256(CONSENT_TEXT), product_version: product.version });
+    expect(consent).toMatchObject({
+      user_id: user,
+      status: 'ACTIVE',
+      text_version: 1,
+      text_sha256: sha256(CONSENT_TEXT),
+      product_version: product.version,
+    });
     const [offer] = await db.query('SELECT status, live_key FROM offers WHERE id = ?', [keyOf(offerId)]);
     expect(offer).toEqual({ status: 'CONSUMED', live_key: null });
-    expect(await db.query('SELECT kind, referral_id FROM partner_relationships WHERE user_id = ? AND partner_id = ?', [user, partner.id])).toEqual([
-      { kind: 'OPEN_APPLICATION', referral_id: keyOf(body.id) },
-    ]);
-    expect(await db.query('SELECT from_status, to_status, actor_type FROM referral_timeline WHERE referral_id = ?', [keyOf(body.id)])).toEqual([
-      { from_status: null, to_status: 'PACKAGING', actor_type: 'user' },
-    ]);
+    expect(
+      await db.query('SELECT kind, referral_id FROM partner_relationships WHERE user_id = ? AND partner_id = ?', [user, partner.id]),
+    ).toEqual([{ kind: 'OPEN_APPLICATION', referral_id: keyOf(body.id) }]);
+    expect(
+      await db.query('SELECT from_status, to_status, actor_type FROM referral_timeline WHERE referral_id = ?', [keyOf(body.id)]),
+    ).toEqual([{ from_status: null, to_status: 'PACKAGING', actor_type: 'user' }]);
     const outbox = await db.query(`SELECT payload FROM outbox WHERE queue = 'referrals' AND job_name = 'referral.package'`);
-    expect(outbox.map((r: { payload: string | object }) => (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload))).toContainEqual({
+    expect(
+      outbox.map((r: { payload: string | object }) => (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload)),
+    ).toContainEqual({
       referralId: keyOf(body.id),
       correlationId: requestId,
     });
@@ -211,7 +224,12 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
 
     // A newer product version does not change what this offer pinned: its text still applies; the new one does not.
     const newText = `${CONSENT_TEXT} Now also the phone number.`;
-    const patched = await inject(app, { method: 'PATCH', url: `/v1/admin/card-products/${product.code}`, headers: adminHeaders(), payload: { consentText: newText } });
+    const patched = await inject(app, {
+      method: 'PATCH',
+      url: `/v1/admin/card-products/${product.code}`,
+      headers: adminHeaders(),
+      payload: { consentText: newText },
+    });
     expect(patched.statusCode).toBe(200);
     expect((await apply(user, offerId, consentOf(newText, 2))).statusCode).toBe(409);
 
@@ -294,7 +312,8 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     const statuses = results.map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 201)).toHaveLength(3);
     expect(statuses.filter((s) => s === 409)).toHaveLength(7);
-    for (const r of results.filter((x) => x.statusCode === 409)) expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
+    for (const r of results.filter((x) => x.statusCode === 409))
+      expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
     expect(await db.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ?', [product.id])).toEqual([{ n: '3' }]);
     // The refused ones left nothing behind: their offers are still live, and each refusal is on record.
     expect(await db.query(`SELECT COUNT(*) AS n FROM offers WHERE product_id = ? AND status = 'LIVE'`, [product.id])).toEqual([{ n: '7' }]);
@@ -351,7 +370,8 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
       // Once the cap is committed they see it and count one after another: 1 earlier + 1 more = the cap of 2.
       const results = await Promise.all(pending);
       expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
-      for (const r of results.filter((x) => x.statusCode === 409)) expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
+      for (const r of results.filter((x) => x.statusCode === 409))
+        expect(r.json().type).toBe('https://errors.referral-gateway.dev/daily-referral-cap-reached');
       expect(await db.query('SELECT COUNT(*) AS n FROM referrals WHERE product_id = ?', [product.id])).toEqual([{ n: '2' }]);
     } finally {
       if (change.isTransactionActive) await change.rollbackTransaction();
@@ -373,7 +393,12 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     expect(res.body).not.toContain(nationalId);
     const entries = await auditOf(requestId);
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ action: 'application.refused', outcome: 'DENIED', http_status: 403, subject_user_hash: audit.subjectHash(second) });
+    expect(entries[0]).toMatchObject({
+      action: 'application.refused',
+      outcome: 'DENIED',
+      http_status: 403,
+      subject_user_hash: audit.subjectHash(second),
+    });
     expect(String(entries[0].details)).toContain('identity-shared-across-accounts');
   });
 
@@ -436,7 +461,9 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     expect(await db.query('SELECT event_type, txn FROM partner_events WHERE partner_id = ?', [partner.id])).toEqual([
       { event_type: 'referral.withdrawn', txn: ref },
     ]);
-    expect(await auditOf(requestId)).toEqual([expect.objectContaining({ action: 'application.withdrawn', resource_id: ref, outcome: 'SUCCESS' })]);
+    expect(await auditOf(requestId)).toEqual([
+      expect.objectContaining({ action: 'application.withdrawn', resource_id: ref, outcome: 'SUCCESS' }),
+    ]);
 
     const user2 = await newUser();
     const ref2 = (await apply(user2, await newOffer(user2, product))).json().id;
@@ -507,7 +534,14 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     const applied = (await apply(user, await newOffer(user, product))).json();
     await db.query(
       `INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256) VALUES (?, ?, ?, ?, 'REFERRAL_FILE', ?, ?)`,
-      [user, partner.id, keyOf(applied.consentId), keyOf(applied.id), JSON.stringify(['applicant.name', 'creditRecord.score']), 'a'.repeat(64)],
+      [
+        user,
+        partner.id,
+        keyOf(applied.consentId),
+        keyOf(applied.id),
+        JSON.stringify(['applicant.name', 'creditRecord.score']),
+        'a'.repeat(64),
+      ],
     );
 
     const res = await get(user, '/v1/me/disclosures');

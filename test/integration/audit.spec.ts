@@ -2,13 +2,14 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
-import { AuditEntryInput, GENESIS_HASH, hashEntry } from '../../src/modules/audit/audit-entry';
-import { AuditChainer } from '../../src/modules/audit/audit-chainer.service';
-import { AuditCheckpointer } from '../../src/modules/audit/audit-checkpoint.service';
-import { AuditVerifier } from '../../src/modules/audit/audit-verifier.service';
 import { AuditRepository } from '../../src/modules/audit/audit.repository';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
+import { AuditChainer } from '../../src/modules/audit/audit-chainer.service';
+import { AuditCheckpointer } from '../../src/modules/audit/audit-checkpoint.service';
+import { AuditEntryInput, GENESIS_HASH, hashEntry } from '../../src/modules/audit/audit-entry';
+import { AuditVerifier } from '../../src/modules/audit/audit-verifier.service';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 
 const entry = (over: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
@@ -166,7 +167,10 @@ describe('audit chain', () => {
       await withoutTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [k]));
       expect(await verifier.verify()).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry missing' });
       const columns = Object.keys(original);
-      await db.query(`INSERT INTO audit_events (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, Object.values(original));
+      await db.query(
+        `INSERT INTO audit_events (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        Object.values(original),
+      );
     });
 
     it('an inserted entry, whether renumbered into the middle or appended past the head', async () => {
@@ -178,8 +182,24 @@ describe('audit chain', () => {
           `INSERT INTO audit_events (seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id, subject_user_hash,
              partner_code, request_id, client_ip, outcome, http_status, details, prev_hash, hash)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [e.seq, e.occurredAt, e.actorType, e.actorId, e.action, e.resourceType, e.resourceId, e.subjectUserHash,
-            e.partnerCode, e.requestId, e.clientIp, e.outcome, e.httpStatus, e.details, e.prevHash, e.hash],
+          [
+            e.seq,
+            e.occurredAt,
+            e.actorType,
+            e.actorId,
+            e.action,
+            e.resourceType,
+            e.resourceId,
+            e.subjectUserHash,
+            e.partnerCode,
+            e.requestId,
+            e.clientIp,
+            e.outcome,
+            e.httpStatus,
+            e.details,
+            e.prevHash,
+            e.hash,
+          ],
         );
       await withoutTriggers(db, async () => {
         await db.query('UPDATE audit_events SET seq = seq + 1 WHERE seq >= ? ORDER BY seq DESC', [k]);
@@ -266,14 +286,27 @@ describe('audit chain', () => {
     const subject = writer.subjectHash('u_search');
     await writer.appendMany(
       Array.from({ length: 5 }, (_, i) =>
-        entry({ actorType: 'partner', actorId: 'XB', partnerCode: 'XB', action: 'partner_api.call', subjectUserHash: i < 3 ? subject : undefined, httpStatus: 200 }),
+        entry({
+          actorType: 'partner',
+          actorId: 'XB',
+          partnerCode: 'XB',
+          action: 'partner_api.call',
+          subjectUserHash: i < 3 ? subject : undefined,
+          httpStatus: 200,
+        }),
       ),
     );
     await chainer.drain();
-    const first = await repository.search({ actorType: 'partner', actorId: 'XB', partnerCode: 'XB', subjectUserHash: subject }, { limit: 2 });
+    const first = await repository.search(
+      { actorType: 'partner', actorId: 'XB', partnerCode: 'XB', subjectUserHash: subject },
+      { limit: 2 },
+    );
     expect(first.data).toHaveLength(2);
     expect(first.nextCursor).not.toBeNull();
-    const second = await repository.search({ subjectUserHash: subject, action: 'partner_api.call' }, { limit: 2, cursor: first.nextCursor! });
+    const second = await repository.search(
+      { subjectUserHash: subject, action: 'partner_api.call' },
+      { limit: 2, cursor: first.nextCursor! },
+    );
     expect(second.data).toHaveLength(1);
     expect(second.nextCursor).toBeNull();
     expect(second.data[0].seq).toBeGreaterThan(first.data[1].seq);

@@ -1,8 +1,10 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import * as jwt from 'jsonwebtoken';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+
 import { AppModule } from '../../src/app.module';
 import { createHttpApp } from '../../src/infra/http/http-app.factory';
 import { Actor, RequestActor } from '../../src/modules/auth/actor.decorator';
@@ -144,7 +146,9 @@ describe('authentication and authorisation', () => {
       const narrow = await bank.accessToken(app, 'events:read');
       const denied = await get('/partner/v1/probe/read', bearer(narrow));
       expect(denied.statusCode).toBe(403);
-      expect(denied.headers['www-authenticate']).toBe('Bearer realm="referral-gateway", error="insufficient_scope", scope="referrals:read"');
+      expect(denied.headers['www-authenticate']).toBe(
+        'Bearer realm="referral-gateway", error="insufficient_scope", scope="referrals:read"',
+      );
       expect(denied.json()).toMatchObject({ status: 403, type: 'https://errors.referral-gateway.dev/insufficient-scope' });
 
       const readOnly = await bank.accessToken(app, 'referrals:read');
@@ -167,7 +171,12 @@ describe('authentication and authorisation', () => {
       await other.register(app);
       const otherToken = await other.accessToken(app);
       expect((await get('/partner/v1/me', bearer(otherToken))).statusCode).toBe(200);
-      const patched = await inject(app, { method: 'PATCH', url: `/v1/admin/partners/${other.code}`, headers: adminHeaders(), payload: { status: 'SUSPENDED' } });
+      const patched = await inject(app, {
+        method: 'PATCH',
+        url: `/v1/admin/partners/${other.code}`,
+        headers: adminHeaders(),
+        payload: { status: 'SUSPENDED' },
+      });
       expect(patched.statusCode).toBe(200);
       const refused = await get('/partner/v1/me', bearer(otherToken));
       expect(refused.statusCode).toBe(401);
@@ -178,7 +187,12 @@ describe('authentication and authorisation', () => {
       const shrinking = new BankClient(uniqueCode('SHRINK'));
       await shrinking.register(app);
       const token = await shrinking.accessToken(app);
-      await inject(app, { method: 'PATCH', url: `/v1/admin/partners/${shrinking.code}`, headers: adminHeaders(), payload: { scopes: ['events:read'] } });
+      await inject(app, {
+        method: 'PATCH',
+        url: `/v1/admin/partners/${shrinking.code}`,
+        headers: adminHeaders(),
+        payload: { scopes: ['events:read'] },
+      });
       expect((await get('/partner/v1/probe/read', bearer(token))).statusCode).toBe(403);
     });
 
@@ -219,7 +233,10 @@ describe('authentication and authorisation', () => {
       await get('/v1/admin/partners', { ...adminHeaders(), 'x-request-id': requestId });
       const rows = await app
         .get(DataSource)
-        .query(`SELECT 1 FROM audit_inbox WHERE request_id = ? AND action = 'partner_api.call' UNION ALL SELECT 1 FROM audit_events WHERE request_id = ? AND action = 'partner_api.call'`, [requestId, requestId]);
+        .query(
+          `SELECT 1 FROM audit_inbox WHERE request_id = ? AND action = 'partner_api.call' UNION ALL SELECT 1 FROM audit_events WHERE request_id = ? AND action = 'partner_api.call'`,
+          [requestId, requestId],
+        );
       expect(rows).toEqual([]);
     });
   });

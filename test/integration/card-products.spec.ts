@@ -1,6 +1,8 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createHash } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
@@ -11,10 +13,12 @@ describe('operator API: /v1/admin/card-products', () => {
   let db: DataSource;
   let partnerCode: string;
 
-  const post = (payload: object, headers: Record<string, string> = adminHeaders()) => inject(app, { method: 'POST', url: '/v1/admin/card-products', headers, payload });
+  const post = (payload: object, headers: Record<string, string> = adminHeaders()) =>
+    inject(app, { method: 'POST', url: '/v1/admin/card-products', headers, payload });
   const patch = (code: string, payload: object, headers: Record<string, string> = adminHeaders()) =>
     inject(app, { method: 'PATCH', url: `/v1/admin/card-products/${code}`, headers, payload });
-  const get = (url: string, headers: Record<string, string> = adminHeaders()) => inject(app, { method: 'GET', url: `/v1/admin/card-products${url}`, headers });
+  const get = (url: string, headers: Record<string, string> = adminHeaders()) =>
+    inject(app, { method: 'GET', url: `/v1/admin/card-products${url}`, headers });
 
   const consentText = 'I agree that my name, score and repayment history are shared with the bank. 我同意。';
   const product = (extra: Record<string, unknown> = {}) => ({
@@ -84,7 +88,13 @@ describe('operator API: /v1/admin/card-products', () => {
 
     const audits = await auditRows('card_product.created', body.code);
     expect(audits).toHaveLength(1);
-    expect(audits[0]).toMatchObject({ actor_type: 'admin', actor_id: 'ops-anna', partner_code: partnerCode, outcome: 'SUCCESS', http_status: 201 });
+    expect(audits[0]).toMatchObject({
+      actor_type: 'admin',
+      actor_id: 'ops-anna',
+      partner_code: partnerCode,
+      outcome: 'SUCCESS',
+      http_status: 201,
+    });
     // The audit names the consent text by version and digest, never by content.
     expect(String(audits[0].details)).not.toContain('我同意');
   });
@@ -99,14 +109,29 @@ describe('operator API: /v1/admin/card-products', () => {
     const body = product({ dailyReferralCap: 500 });
     expect((await post(body)).statusCode).toBe(201);
 
-    const v2 = await patch(body.code, { criteria: [{ field: 'score', op: '>=', value: 700, reason: 'SCORE_TOO_LOW' }], status: 'SUSPENDED' });
+    const v2 = await patch(body.code, {
+      criteria: [{ field: 'score', op: '>=', value: 700, reason: 'SCORE_TOO_LOW' }],
+      status: 'SUSPENDED',
+    });
     expect(v2.statusCode).toBe(200);
-    expect(v2.json()).toMatchObject({ version: 2, status: 'SUSPENDED', textVersion: 1, textSha256: sha256(consentText), dailyReferralCap: 500 });
+    expect(v2.json()).toMatchObject({
+      version: 2,
+      status: 'SUSPENDED',
+      textVersion: 1,
+      textSha256: sha256(consentText),
+      dailyReferralCap: 500,
+    });
 
     const newText = `${consentText} Updated.`;
     const v3 = await patch(body.code, { consentText: newText, dailyReferralCap: null });
     expect(v3.statusCode).toBe(200);
-    expect(v3.json()).toMatchObject({ version: 3, textVersion: 2, textSha256: sha256(newText), consentText: newText, dailyReferralCap: null });
+    expect(v3.json()).toMatchObject({
+      version: 3,
+      textVersion: 2,
+      textSha256: sha256(newText),
+      consentText: newText,
+      dailyReferralCap: null,
+    });
 
     // Re-sending current values is not a change: no version 4, no audit entry.
     const same = await patch(body.code, { consentText: newText, status: 'SUSPENDED' });
@@ -116,8 +141,17 @@ describe('operator API: /v1/admin/card-products', () => {
     // Earlier versions are kept as they were: offers pinned to them read them back unchanged.
     const v1 = await get(`/${body.code}/versions/1`);
     expect(v1.statusCode).toBe(200);
-    expect(v1.json()).toMatchObject({ version: 1, status: 'ACTIVE', criteria: body.criteria, consentText, textVersion: 1, dailyReferralCap: 500 });
-    expect((await get(`/${body.code}/versions/2`)).json().criteria).toEqual([{ field: 'score', op: '>=', value: 700, reason: 'SCORE_TOO_LOW' }]);
+    expect(v1.json()).toMatchObject({
+      version: 1,
+      status: 'ACTIVE',
+      criteria: body.criteria,
+      consentText,
+      textVersion: 1,
+      dailyReferralCap: 500,
+    });
+    expect((await get(`/${body.code}/versions/2`)).json().criteria).toEqual([
+      { field: 'score', op: '>=', value: 700, reason: 'SCORE_TOO_LOW' },
+    ]);
     expect((await get(`/${body.code}/versions/4`)).statusCode).toBe(404);
     expect((await get(`/${body.code}`)).json().version).toBe(3);
 
@@ -165,7 +199,14 @@ describe('operator API: /v1/admin/card-products', () => {
 
   describe('refuses bad criteria with 400 naming the rule and member', () => {
     const cases: Array<[string, unknown[], string]> = [
-      ['an unknown field', [{ field: 'score', op: '>=', value: 1, reason: 'A_B' }, { field: 'income', op: '>=', value: 1, reason: 'A_B' }], 'criteria[1].field'],
+      [
+        'an unknown field',
+        [
+          { field: 'score', op: '>=', value: 1, reason: 'A_B' },
+          { field: 'income', op: '>=', value: 1, reason: 'A_B' },
+        ],
+        'criteria[1].field',
+      ],
       ['an unknown operator', [{ field: 'score', op: '>', value: 1, reason: 'A_B' }], 'criteria[0].op'],
       ['an ordering operator on text', [{ field: 'riskGrade', op: '>=', value: 'A', reason: 'A_B' }], 'criteria[0].op'],
       ['a non-integer for an int field', [{ field: 'score', op: '>=', value: 650.5, reason: 'A_B' }], 'criteria[0].value'],

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+
 import { verify } from 'jsonwebtoken';
 import * as mysql from 'mysql2/promise';
+
 import { MIGRATIONS } from '../../src/infra/database/migrations';
 import { BUILT_CLI, BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { MYSQL_SERVER_URL } from '../support/test-env';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { ConfigurationError, loadConfig, maskedConfig } from '../../src/infra/config/load-config';
 
 /** A complete, valid test environment; each case changes one thing. NODE_ENV=test never generates secrets on disk. */

@@ -1,9 +1,11 @@
-import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { Command } from 'commander';
 import * as mysql from 'mysql2/promise';
+
 import { register } from '../../src/cli/commands/credit-records';
 
 /** The operator commands, run in-process the way `npm run cli -- …` runs them, against the run database. */

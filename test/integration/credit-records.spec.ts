@@ -1,6 +1,8 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
 import { CreditRecordLine } from '../../src/modules/credit-records/ingest/credit-record-line';
@@ -26,21 +28,26 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
   /** Users of one test: a random prefix keeps tests apart in the shared run database. */
   const usersOf = (n: number, overrides: { asOf?: string; seed?: string } = {}) => {
     const prefix = `t${randomBytes(4).toString('hex')}_`;
-    return [...syntheticCreditRecords({ users: n, seed: overrides.seed ?? prefix, userIdPrefix: prefix, idWidth: 4, asOf: overrides.asOf })];
+    return [
+      ...syntheticCreditRecords({ users: n, seed: overrides.seed ?? prefix, userIdPrefix: prefix, idWidth: 4, asOf: overrides.asOf }),
+    ];
   };
   const ndjson = (lines: unknown[]) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
 
   const post = (url: string, payload: string | unknown[], headers: Record<string, string> = {}) =>
-    app.getHttpAdapter().getInstance().inject({
-      method: 'POST',
-      url,
-      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': typeof payload === 'string' ? 'application/x-ndjson' : 'application/json',
-        ...headers,
-      },
-    });
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({
+        method: 'POST',
+        url,
+        payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': typeof payload === 'string' ? 'application/x-ndjson' : 'application/json',
+          ...headers,
+        },
+      });
   const ingest = (payload: string | unknown[]) => post('/v1/platform/credit-records', payload);
   const repayment = (payload: string | unknown[]) => post('/v1/platform/repayment-status', payload);
 
@@ -124,11 +131,13 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
 
   it('applies only the newest of several snapshots of one user in a request', async () => {
     const [user] = usersOf(1);
-    const res = await ingest(ndjson([
-      { ...user, asOf: '2026-08-01', score: 500 },
-      { ...user, asOf: '2026-08-03', score: 700 },
-      { ...user, asOf: '2026-08-02', score: 600 },
-    ]));
+    const res = await ingest(
+      ndjson([
+        { ...user, asOf: '2026-08-01', score: 500 },
+        { ...user, asOf: '2026-08-03', score: 700 },
+        { ...user, asOf: '2026-08-02', score: 600 },
+      ]),
+    );
     expect(res.json()).toEqual({ accepted: 1, ignored: 2, rejected: [] });
     expect(await rowOf(user.userId)).toMatchObject({ record_version: 1, score: 700 });
   });
@@ -141,10 +150,9 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
     expect(two.statusCode).toBe(200);
     expect(one.json().accepted + two.json().accepted).toBe(300);
     expect(one.json().ignored + two.json().ignored).toBe(300);
-    const [{ versions }] = await db.query(
-      'SELECT SUM(record_version) AS versions FROM credit_records WHERE user_id IN (?)',
-      [users.map((u) => u.userId)],
-    );
+    const [{ versions }] = await db.query('SELECT SUM(record_version) AS versions FROM credit_records WHERE user_id IN (?)', [
+      users.map((u) => u.userId),
+    ]);
     expect(Number(versions)).toBe(300);
   });
 
@@ -155,7 +163,9 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
 
     const row = await rowOf(user.userId);
     const bytes = Buffer.concat(
-      Object.values(row).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v instanceof Date ? v.toISOString() : JSON.stringify(v) ?? ''))),
+      Object.values(row).map((v) =>
+        Buffer.isBuffer(v) ? v : Buffer.from(v instanceof Date ? v.toISOString() : (JSON.stringify(v) ?? '')),
+      ),
     );
     for (const secret of ['Zhang Wei-Unique', '44030519850101234X', '4403051985', '13800138000', '138 0013 8000']) {
       expect(bytes.includes(Buffer.from(secret))).toBe(false);
@@ -181,7 +191,12 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
     expect(res.statusCode).toBe(200);
     const entries = await db.query('SELECT * FROM audit_inbox WHERE request_id = ?', [`ingest-audit-${a.userId}`]);
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ actor_type: 'platform', actor_id: 'platform-ingest', action: 'credit_records.ingested', outcome: 'SUCCESS' });
+    expect(entries[0]).toMatchObject({
+      actor_type: 'platform',
+      actor_id: 'platform-ingest',
+      action: 'credit_records.ingested',
+      outcome: 'SUCCESS',
+    });
     const details = typeof entries[0].details === 'string' ? JSON.parse(entries[0].details) : entries[0].details;
     expect(details).toEqual({ accepted: 1, ignored: 0, rejected: 1 });
     expect(JSON.stringify(entries[0])).not.toContain(a.identity.nationalId);
@@ -198,12 +213,15 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
 
   it('answers 401 without a token and 403 without the platform role', async () => {
     const [a] = usersOf(1);
-    const anonymous = await app.getHttpAdapter().getInstance().inject({
-      method: 'POST',
-      url: '/v1/platform/credit-records',
-      payload: ndjson([a]),
-      headers: { 'content-type': 'application/x-ndjson' },
-    });
+    const anonymous = await app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({
+        method: 'POST',
+        url: '/v1/platform/credit-records',
+        payload: ndjson([a]),
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
     expect(anonymous.statusCode).toBe(401);
     const userToken = mintDevelopmentPlatformToken(testConfig(), { sub: a.userId, roles: ['user', 'admin'] });
     const wrongRole = await post('/v1/platform/credit-records', ndjson([a]), { authorization: `Bearer ${userToken}` });
@@ -221,13 +239,15 @@ describe('credit record ingest (POST /v1/platform/credit-records, /repayment-sta
       }));
       await ingest(ndjson([a, b]));
 
-      const res = await repayment(ndjson([
-        { userId: a.userId, currentDpd: 5, overdueAmount: '120.50', asOf: '2026-11-06' },
-        { userId: b.userId, currentDpd: 9, overdueAmount: '1.00', asOf: '2026-10-30' }, // older than the snapshot
-        { userId: `${a.userId}-nobody`, currentDpd: 1, overdueAmount: '1.00', asOf: '2026-11-06' },
-        { userId: a.userId, currentDpd: 1, overdueAmount: '1.00', asOf: '2026-11-02' }, // superseded in the request
-        { userId: a.userId, currentDpd: 'x', overdueAmount: '1.00', asOf: '2026-11-06' },
-      ]));
+      const res = await repayment(
+        ndjson([
+          { userId: a.userId, currentDpd: 5, overdueAmount: '120.50', asOf: '2026-11-06' },
+          { userId: b.userId, currentDpd: 9, overdueAmount: '1.00', asOf: '2026-10-30' }, // older than the snapshot
+          { userId: `${a.userId}-nobody`, currentDpd: 1, overdueAmount: '1.00', asOf: '2026-11-06' },
+          { userId: a.userId, currentDpd: 1, overdueAmount: '1.00', asOf: '2026-11-02' }, // superseded in the request
+          { userId: a.userId, currentDpd: 'x', overdueAmount: '1.00', asOf: '2026-11-06' },
+        ]),
+      );
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({
         accepted: 1,

@@ -1,6 +1,9 @@
-import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
+
+import fc from 'fast-check';
 import { DataSource, QueryRunner } from 'typeorm';
+
+import { dataSourceOptions } from '../../src/infra/database/data-source-options';
 import { CREDIT_RECORD_FIELDS, CreditRecordField } from '../../src/modules/credit-records/credit-record-fields';
 import {
   compileCriteria,
@@ -16,7 +19,6 @@ import {
   parseCriteria,
 } from '../../src/modules/prescreening/criteria';
 import { PrescreenRunsRepository } from '../../src/modules/prescreening/prescreen-runs.repository';
-import { dataSourceOptions } from '../../src/infra/database/data-source-options';
 import { testConfig } from '../support/app';
 
 /**
@@ -32,14 +34,28 @@ const RECORDS_PER_RUN = 50;
 const PARTNERS = ['1', '2', '3'];
 
 // Pools shared by records and rule values, so that equality and the boundaries (>=, <=) are hit often.
-const DATES = ['2016-02-29', '2019-01-31', '2019-02-28', '2019-03-01', '2019-03-31', '2020-02-29', '2020-12-31', '2021-01-01', '2024-01-30', '2024-02-29', '2026-11-20'];
+const DATES = [
+  '2016-02-29',
+  '2019-01-31',
+  '2019-02-28',
+  '2019-03-01',
+  '2019-03-31',
+  '2020-02-29',
+  '2020-12-31',
+  '2021-01-01',
+  '2024-01-30',
+  '2024-02-29',
+  '2026-11-20',
+];
 const DECIMAL_14_2 = ['0.00', '0.01', '-3.50', '3200.50', '14999.99', '15000.00', '15000.01', '42100.00', '999999999999.99'];
 const GRADES = ['A', 'a', 'A ', 'AA', 'B', 'C', 'É', 'é', 'E'];
 const INT_POOL = [0, 1, 2, 11, 12, 13, 30, 60, 89, 90, 712, 850];
 
 const dateArb = fc.oneof(
   fc.constantFrom(...DATES),
-  fc.date({ min: new Date('2010-01-01T00:00:00Z'), max: new Date('2027-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
+  fc
+    .date({ min: new Date('2010-01-01T00:00:00Z'), max: new Date('2027-12-31T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString().slice(0, 10)),
 );
 const scaledArb = (maxUnits: number, places: number) =>
   fc.integer({ min: 0, max: maxUnits }).map((n) => (n / 10 ** places).toFixed(places));
@@ -73,7 +89,10 @@ const recordArb = fc.record({
   asOf: dateArb,
   values: fc.tuple(...DATA_FIELDS.map((f) => fc.option(columnArb(f), { freq: 6, nil: null }))),
   optOut: fc.constantFrom<null | 0 | 1>(null, null, 0, 1),
-  relationships: fc.subarray(PARTNERS.flatMap((p) => [`${p}:OPEN_APPLICATION`, `${p}:CARDHOLDER`]), { maxLength: 2 }),
+  relationships: fc.subarray(
+    PARTNERS.flatMap((p) => [`${p}:OPEN_APPLICATION`, `${p}:CARDHOLDER`]),
+    { maxLength: 2 },
+  ),
   delinquencies: fc.array(fc.tuple(fc.constantFrom(...PARTNERS), fc.constantFrom(0, 1, 30)), { maxLength: 2 }),
 });
 
@@ -147,7 +166,13 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
       .filter((c) => !handled.has(c.name))
       .map((c) => ({
         column: c.name,
-        value: /binary|blob/.test(c.type) ? () => randomBytes(32) : c.type === 'date' ? (asOf: string) => asOf : /int/.test(c.type) ? () => 1 : () => 'x',
+        value: /binary|blob/.test(c.type)
+          ? () => randomBytes(32)
+          : c.type === 'date'
+            ? (asOf: string) => asOf
+            : /int/.test(c.type)
+              ? () => 1
+              : () => 'x',
       }));
   });
 
@@ -238,9 +263,9 @@ describe('criteria: the SQL evaluator and the in-process evaluator agree (proper
             inProcess.reasons.forEach((r) => (counted[r] = (counted[r] ?? 0) + 1));
           }
           expect(Number(totals.eligible)).toBe(eligibleCount);
-          expect(Object.fromEntries(compiled.reasons.map((r, i) => [r.reason, Number(totals[`r_${i}`])]).filter(([, n]) => n !== 0))).toEqual(
-            counted,
-          );
+          expect(
+            Object.fromEntries(compiled.reasons.map((r, i) => [r.reason, Number(totals[`r_${i}`])]).filter(([, n]) => n !== 0)),
+          ).toEqual(counted);
         } finally {
           await cleanUp();
         }

@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { JobContext } from '../../src/infra/queues/job-handler.decorator';
 import { DecisionFileProcessor } from '../../src/modules/decisions/decision-file.processor';
 import { seedDeliveredReferrals } from '../../src/modules/decisions/decisions.bench';
@@ -26,15 +27,25 @@ describe('decision files', () => {
   const now = () => new Date().toISOString();
   const key = (publicId: string) => publicId.slice(4);
   const upload = (body: string, contentType: string, t = token) =>
-    inject(api, { method: 'POST', url: '/partner/v1/decision-files', headers: { authorization: `Bearer ${t}`, 'content-type': contentType }, payload: body });
-  const view = (id: string, t = token, query = '') => inject(api, { method: 'GET', url: `/partner/v1/decision-files/${id}${query}`, headers: { authorization: `Bearer ${t}` } });
+    inject(api, {
+      method: 'POST',
+      url: '/partner/v1/decision-files',
+      headers: { authorization: `Bearer ${t}`, 'content-type': contentType },
+      payload: body,
+    });
+  const view = (id: string, t = token, query = '') =>
+    inject(api, { method: 'GET', url: `/partner/v1/decision-files/${id}${query}`, headers: { authorization: `Bearer ${t}` } });
   const statusOf = async (ref: string) => (await db.query('SELECT status FROM referrals WHERE id = ?', [key(ref)]))[0].status;
   const completed = async (id: string, t = token) => {
     const res = await view(id, t, '?limit=500');
     return res.json().status === 'COMPLETED' ? res.json() : undefined;
   };
   const typeOf = (code: string) => `https://errors.referral-gateway.dev/${code}`;
-  const ctx = (progress: object[] = []): JobContext => ({ jobId: 'test', attempt: 1, progress: async (p) => void progress.push(p as object) });
+  const ctx = (progress: object[] = []): JobContext => ({
+    jobId: 'test',
+    attempt: 1,
+    progress: async (p) => void progress.push(p as object),
+  });
 
   beforeAll(async () => {
     api = await startHttpApp();
@@ -46,7 +57,12 @@ describe('decision files', () => {
     const productCode = await createProduct(api, bank.code, ['applicant.name']);
     const otherProduct = await createProduct(api, other.code, ['applicant.name']);
     refs = await seedDeliveredReferrals(db, { partnerCode: bank.code, productCode, count: 20, userIdPrefix: `${bank.code}_` });
-    otherRefs = await seedDeliveredReferrals(db, { partnerCode: other.code, productCode: otherProduct, count: 2, userIdPrefix: `${other.code}_` });
+    otherRefs = await seedDeliveredReferrals(db, {
+      partnerCode: other.code,
+      productCode: otherProduct,
+      count: 2,
+      userIdPrefix: `${other.code}_`,
+    });
     token = await bank.accessToken(api);
     otherToken = await other.accessToken(api);
   });
@@ -74,11 +90,27 @@ describe('decision files', () => {
     // Nothing is decided before a worker runs the job; the file says so.
     const queued = await view(id);
     expect(queued.statusCode).toBe(200);
-    expect(queued.json()).toMatchObject({ id, format: 'NDJSON', status: 'QUEUED', progress: { processed: 0, total: 6 }, results: [], nextCursor: null });
+    expect(queued.json()).toMatchObject({
+      id,
+      format: 'NDJSON',
+      status: 'QUEUED',
+      progress: { processed: 0, total: 6 },
+      results: [],
+      nextCursor: null,
+    });
     expect(await statusOf(refs[0])).toBe('DELIVERED');
 
     const worker = await startWorker();
-    let done: { status: string; progress: object; results: { line: number; referralId: string | null; status: number; problem?: { type: string; errors?: { field: string | null }[] } }[] };
+    let done: {
+      status: string;
+      progress: object;
+      results: {
+        line: number;
+        referralId: string | null;
+        status: number;
+        problem?: { type: string; errors?: { field: string | null }[] };
+      }[];
+    };
     try {
       done = await eventually(() => completed(id), 30_000);
     } finally {
@@ -101,7 +133,11 @@ describe('decision files', () => {
     expect([await statusOf(refs[0]), await statusOf(refs[1]), await statusOf(otherRefs[0])]).toEqual(['APPROVED', 'DECLINED', 'DELIVERED']);
 
     // Another partner's file is not found, exactly like a file that does not exist.
-    for (const [fileId, t] of [[id, otherToken], ['dcf_999999999', token], ['ref_1', token]]) {
+    for (const [fileId, t] of [
+      [id, otherToken],
+      ['dcf_999999999', token],
+      ['ref_1', token],
+    ]) {
       const r = await view(fileId, t);
       expect([fileId, r.statusCode]).toEqual([fileId, 404]);
     }
@@ -129,7 +165,16 @@ describe('decision files', () => {
     const res = await upload(csv, 'text/csv; charset=utf-8');
     expect(res.statusCode).toBe(202);
     const worker = await startWorker();
-    let done: { format: string; progress: object; results: { line: number; referralId: string | null; status: number; problem?: { errors?: { field: string | null; message: string }[] } }[] };
+    let done: {
+      format: string;
+      progress: object;
+      results: {
+        line: number;
+        referralId: string | null;
+        status: number;
+        problem?: { errors?: { field: string | null; message: string }[] };
+      }[];
+    };
     try {
       done = await eventually(() => completed(res.json().id), 30_000);
     } finally {
@@ -151,14 +196,27 @@ describe('decision files', () => {
     expect(done.results[4].problem?.errors?.[0].message).toMatch(/quotes/);
     const [declined] = await db.query('SELECT status, decision FROM referrals WHERE id = ?', [key(refs[3])]);
     expect(declined.status).toBe('DECLINED');
-    expect((typeof declined.decision === 'string' ? JSON.parse(declined.decision) : declined.decision).declineReasons).toEqual(['INCOME', 'HISTORY']);
-    expect([await statusOf(refs[2]), await statusOf(refs[4]), await statusOf(refs[5]), await statusOf(refs[7])]).toEqual(['APPROVED', 'DELIVERED', 'DELIVERED', 'PENDING_REVIEW']);
+    expect((typeof declined.decision === 'string' ? JSON.parse(declined.decision) : declined.decision).declineReasons).toEqual([
+      'INCOME',
+      'HISTORY',
+    ]);
+    expect([await statusOf(refs[2]), await statusOf(refs[4]), await statusOf(refs[5]), await statusOf(refs[7])]).toEqual([
+      'APPROVED',
+      'DELIVERED',
+      'DELIVERED',
+      'PENDING_REVIEW',
+    ]);
   });
 
   it('refuses a file that is not one as a whole: bad CSV header, no lines, other media types', async () => {
     const badHeader = await upload(`referralId,decision,when\n${refs[8]},APPROVED,${now()}\n`, 'text/csv');
     expect(badHeader.statusCode).toBe(400);
-    expect(badHeader.json().errors).toEqual(expect.arrayContaining([{ field: 'header.3', message: expect.any(String) }, { field: 'header', message: 'must name the column decidedAt' }]));
+    expect(badHeader.json().errors).toEqual(
+      expect.arrayContaining([
+        { field: 'header.3', message: expect.any(String) },
+        { field: 'header', message: 'must name the column decidedAt' },
+      ]),
+    );
     expect((await upload('referralId,decision,decidedAt\n\n', 'text/csv')).statusCode).toBe(400);
     expect((await upload('\n\n', 'application/x-ndjson')).statusCode).toBe(400);
     expect((await upload(JSON.stringify([{ referralId: refs[8] }]), 'application/json')).statusCode).toBe(415);
@@ -171,7 +229,10 @@ describe('decision files', () => {
     const res = await upload(lines.join('\n'), 'application/x-ndjson');
     const fileId = key(res.json().id);
     // As if an earlier run had answered line 1 and died: the re-run keeps that answer and does not decide the line.
-    await db.query('INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES (?, 1, ?, 200, NULL)', [fileId, refs[8]]);
+    await db.query('INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES (?, 1, ?, 200, NULL)', [
+      fileId,
+      refs[8],
+    ]);
     const processor = api.get(DecisionFileProcessor);
     const progress: object[] = [];
     expect(await processor.process({ fileId, correlationId: 'test' }, ctx(progress))).toEqual({ outcome: 'completed' });
@@ -220,21 +281,34 @@ describe('decision files', () => {
 
     const audited = async (action: string, resourceId: string) =>
       [
-        ...(await db.query('SELECT actor_type, actor_id, partner_code, details FROM audit_inbox WHERE action = ? AND resource_id = ?', [action, resourceId])),
-        ...(await db.query('SELECT actor_type, actor_id, partner_code, details FROM audit_events WHERE action = ? AND resource_id = ?', [action, resourceId])),
+        ...(await db.query('SELECT actor_type, actor_id, partner_code, details FROM audit_inbox WHERE action = ? AND resource_id = ?', [
+          action,
+          resourceId,
+        ])),
+        ...(await db.query('SELECT actor_type, actor_id, partner_code, details FROM audit_events WHERE action = ? AND resource_id = ?', [
+          action,
+          resourceId,
+        ])),
       ].map((r) => ({ ...r, details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details }));
     expect(await audited('decision_file.uploaded', id)).toEqual([
       { actor_type: 'admin', actor_id: operator, partner_code: bank.code, details: expect.objectContaining({ format: 'CSV', lines: 1 }) },
     ]);
     const [decided] = await audited('referral.decided', refs[11]);
     expect(decided.details.uploadedBy).toEqual({ type: 'admin', id: operator });
-    expect(await db.query('SELECT note FROM referral_timeline WHERE referral_id = ? AND to_status = ?', [key(refs[11]), 'DECLINED'])).toEqual([
-      { note: 'decision file uploaded by an operator' },
-    ]);
+    expect(
+      await db.query('SELECT note FROM referral_timeline WHERE referral_id = ? AND to_status = ?', [key(refs[11]), 'DECLINED']),
+    ).toEqual([{ note: 'decision file uploaded by an operator' }]);
 
     // An unknown partner, or a caller who is not an operator, cannot upload.
-    expect((await inject(api, { method: 'POST', url: '/v1/admin/partners/NO_SUCH_BANK/decision-files', headers, payload: csv })).statusCode).toBe(404);
-    const asBank = await inject(api, { method: 'POST', url: `/v1/admin/partners/${bank.code}/decision-files`, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, payload: csv });
+    expect(
+      (await inject(api, { method: 'POST', url: '/v1/admin/partners/NO_SUCH_BANK/decision-files', headers, payload: csv })).statusCode,
+    ).toBe(404);
+    const asBank = await inject(api, {
+      method: 'POST',
+      url: `/v1/admin/partners/${bank.code}/decision-files`,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+      payload: csv,
+    });
     expect([401, 403]).toContain(asBank.statusCode);
   });
 });

@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
 import { DecisionApplyProcessor } from '../../src/modules/decisions/decision-apply.processor';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
@@ -31,10 +32,18 @@ describe('decisions', () => {
   const decide = (ref: string, payload: object, headers: Record<string, string> = {}, t = token) =>
     inject(api, { method: 'POST', url: `/partner/v1/referrals/${ref}/decision`, headers: { ...auth(t), ...headers }, payload });
   const bulk = (body: string, t = token) =>
-    inject(api, { method: 'POST', url: '/partner/v1/decisions', headers: { ...auth(t), 'content-type': 'application/x-ndjson' }, payload: body });
+    inject(api, {
+      method: 'POST',
+      url: '/partner/v1/decisions',
+      headers: { ...auth(t), 'content-type': 'application/x-ndjson' },
+      payload: body,
+    });
   const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
   const statusOf = async (ref: string) => (await db.query('SELECT status FROM referrals WHERE id = ?', [key(ref)]))[0].status;
-  const outboxRows = (ref: string) => db.query("SELECT job_name FROM outbox WHERE queue = 'decisions' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.referralId')) = ?", [key(ref)]);
+  const outboxRows = (ref: string) =>
+    db.query("SELECT job_name FROM outbox WHERE queue = 'decisions' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.referralId')) = ?", [
+      key(ref),
+    ]);
 
   beforeAll(async () => {
     api = await startHttpApp();
@@ -51,7 +60,8 @@ describe('decisions', () => {
     for (const [i, ref] of refs.entries()) {
       if (i === 3) continue;
       await api.get(ReferralPackagingProcessor).package({ referralId: key(ref), correlationId: 'test' });
-      if (i !== 2) expect((await inject(api, { method: 'GET', url: `/partner/v1/referrals/${ref}`, headers: auth() })).statusCode).toBe(200);
+      if (i !== 2)
+        expect((await inject(api, { method: 'GET', url: `/partner/v1/referrals/${ref}`, headers: auth() })).statusCode).toBe(200);
     }
   });
 
@@ -75,9 +85,12 @@ describe('decisions', () => {
     expect(row.status).toBe('APPROVED');
     expect(row.decided_at).not.toBeNull();
     expect(json(row.decision)).toEqual(res.json().decision);
-    expect(await db.query('SELECT from_status, to_status, actor_id FROM referral_timeline WHERE referral_id = ? AND to_status = ?', [key(refs[0]), 'APPROVED'])).toEqual([
-      { from_status: 'DELIVERED', to_status: 'APPROVED', actor_id: bank.code },
-    ]);
+    expect(
+      await db.query('SELECT from_status, to_status, actor_id FROM referral_timeline WHERE referral_id = ? AND to_status = ?', [
+        key(refs[0]),
+        'APPROVED',
+      ]),
+    ).toEqual([{ from_status: 'DELIVERED', to_status: 'APPROVED', actor_id: bank.code }]);
     expect(await outboxRows(refs[0])).toEqual([{ job_name: 'decision.apply' }]);
     // Audited in the decision's transaction: in the inbox, or already chained by the worker's chainer.
     const audited = async () =>
@@ -105,7 +118,9 @@ describe('decisions', () => {
   });
 
   it('goes ACKNOWLEDGED → PENDING_REVIEW (repeat answered like the first, no job) → DECLINED', async () => {
-    expect((await inject(api, { method: 'POST', url: `/partner/v1/referrals/${refs[1]}/acknowledgement`, headers: auth() })).statusCode).toBe(200);
+    expect(
+      (await inject(api, { method: 'POST', url: `/partner/v1/referrals/${refs[1]}/acknowledgement`, headers: auth() })).statusCode,
+    ).toBe(200);
     const first = await decide(refs[1], { decision: 'PENDING_REVIEW', decidedAt: now() });
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ status: 'PENDING_REVIEW', decision: { decision: 'PENDING_REVIEW' } });
@@ -115,15 +130,15 @@ describe('decisions', () => {
     expect(await outboxRows(refs[1])).toEqual([]);
     const declined = await decide(refs[1], { decision: 'DECLINED', decidedAt: now(), declineReasons: ['INCOME_TOO_LOW', 'DTI_HIGH'] });
     expect(declined.statusCode).toBe(200);
-    expect(declined.json()).toMatchObject({ status: 'DECLINED', decision: { decision: 'DECLINED', declineReasons: ['INCOME_TOO_LOW', 'DTI_HIGH'] } });
-    expect((await db.query('SELECT from_status, to_status FROM referral_timeline WHERE referral_id = ? ORDER BY id', [key(refs[1])])).map((t: { to_status: string }) => t.to_status)).toEqual([
-      'PACKAGING',
-      'READY',
-      'DELIVERED',
-      'ACKNOWLEDGED',
-      'PENDING_REVIEW',
-      'DECLINED',
-    ]);
+    expect(declined.json()).toMatchObject({
+      status: 'DECLINED',
+      decision: { decision: 'DECLINED', declineReasons: ['INCOME_TOO_LOW', 'DTI_HIGH'] },
+    });
+    expect(
+      (await db.query('SELECT from_status, to_status FROM referral_timeline WHERE referral_id = ? ORDER BY id', [key(refs[1])])).map(
+        (t: { to_status: string }) => t.to_status,
+      ),
+    ).toEqual(['PACKAGING', 'READY', 'DELIVERED', 'ACKNOWLEDGED', 'PENDING_REVIEW', 'DECLINED']);
     expect(await outboxRows(refs[1])).toHaveLength(1);
   });
 
@@ -136,7 +151,9 @@ describe('decisions', () => {
 
     const withdraw = await inject(api, { method: 'POST', url: `/v1/me/applications/${refs[4]}/withdraw`, headers: userHeaders(users[4]) });
     expect(withdraw.statusCode).toBe(200);
-    await api.get(TransactionRunner).run((m) => api.get(ReferralTransitions).move(m, key(refs[5]), 'EXPIRED', { type: 'system', id: 'test' }));
+    await api
+      .get(TransactionRunner)
+      .run((m) => api.get(ReferralTransitions).move(m, key(refs[5]), 'EXPIRED', { type: 'system', id: 'test' }));
     for (const ref of [refs[4], refs[5]]) {
       for (const decision of ['APPROVED', 'DECLINED', 'PENDING_REVIEW']) {
         const r = await decide(ref, { decision, decidedAt: now() });
@@ -150,7 +167,8 @@ describe('decisions', () => {
     const foreign = await decide(refs[12], { decision: 'APPROVED', decidedAt: now() }, {}, otherToken);
     expect(foreign.statusCode).toBe(404);
     expect(await statusOf(refs[12])).toBe('DELIVERED');
-    for (const id of ['ref_0', 'ref_999999999', 'ofr_1', 'nonsense']) expect((await decide(id, { decision: 'APPROVED', decidedAt: now() })).statusCode).toBe(404);
+    for (const id of ['ref_0', 'ref_999999999', 'ofr_1', 'nonsense'])
+      expect((await decide(id, { decision: 'APPROVED', decidedAt: now() })).statusCode).toBe(404);
     const readOnly = await bank.accessToken(api, 'referrals:read');
     expect((await decide(refs[12], { decision: 'APPROVED', decidedAt: now() }, {}, readOnly)).statusCode).toBe(403);
     expect((await bulk(JSON.stringify({ referralId: refs[12], decision: 'APPROVED', decidedAt: now() }), readOnly)).statusCode).toBe(403);
@@ -203,7 +221,9 @@ describe('decisions', () => {
     expect(await statusOf(ref)).toBe(winner.status);
     const [{ decision }] = await db.query('SELECT decision FROM referrals WHERE id = ?', [key(ref)]);
     expect(json(decision)).toEqual(winner.decision);
-    expect(await db.query("SELECT to_status FROM referral_timeline WHERE referral_id = ? AND to_status IN ('APPROVED','DECLINED')", [key(ref)])).toHaveLength(1);
+    expect(
+      await db.query("SELECT to_status FROM referral_timeline WHERE referral_id = ? AND to_status IN ('APPROVED','DECLINED')", [key(ref)]),
+    ).toHaveLength(1);
     expect(await outboxRows(ref)).toHaveLength(1);
   });
 
@@ -240,7 +260,12 @@ describe('decisions', () => {
     ];
     const res = await bulk(lines.join('\n') + '\n');
     expect(res.statusCode).toBe(200);
-    const results = res.json().results as { line: number; referralId: string | null; status: number; problem?: { status: number; instance: string; type: string } }[];
+    const results = res.json().results as {
+      line: number;
+      referralId: string | null;
+      status: number;
+      problem?: { status: number; instance: string; type: string };
+    }[];
     expect(results.map((r) => [r.line, r.referralId, r.status])).toEqual([
       [1, refs[8], 200],
       [2, refs[8], 200],
@@ -255,7 +280,12 @@ describe('decisions', () => {
     ]);
     for (const r of results) {
       if (r.status < 400) expect(r.problem).toBeUndefined();
-      else expect(r.problem).toMatchObject({ status: r.status, instance: res.headers['x-request-id'], type: expect.stringMatching(/^https:\/\/errors\.referral-gateway\.dev\//) });
+      else
+        expect(r.problem).toMatchObject({
+          status: r.status,
+          instance: res.headers['x-request-id'],
+          type: expect.stringMatching(/^https:\/\/errors\.referral-gateway\.dev\//),
+        });
     }
     expect([await statusOf(refs[8]), await statusOf(refs[9])]).toEqual(['APPROVED', 'DECLINED']);
     // A single call would say the same as the bulk line did.
@@ -266,14 +296,25 @@ describe('decisions', () => {
     const job = api.get(DecisionApplyProcessor);
     expect(await job.apply({ referralId: key(refs[0]), correlationId: 'test' })).toEqual({ outcome: 'applied' });
     expect(await job.apply({ referralId: key(refs[0]), correlationId: 'test' })).toEqual({ outcome: 'already-applied' });
-    await Promise.all([job.apply({ referralId: key(refs[0]), correlationId: 'test' }), job.apply({ referralId: key(refs[0]), correlationId: 'test' })]);
+    await Promise.all([
+      job.apply({ referralId: key(refs[0]), correlationId: 'test' }),
+      job.apply({ referralId: key(refs[0]), correlationId: 'test' }),
+    ]);
     const holders = await db.query('SELECT card_last4, credit_limit, user_id FROM cardholders WHERE referral_id = ?', [key(refs[0])]);
     expect(holders).toEqual([{ card_last4: '4321', credit_limit: '20000.00', user_id: users[0] }]);
-    expect(await db.query('SELECT kind FROM partner_relationships WHERE user_id = ? ORDER BY kind', [users[0]])).toEqual([{ kind: 'CARDHOLDER' }]);
+    expect(await db.query('SELECT kind FROM partner_relationships WHERE user_id = ? ORDER BY kind', [users[0]])).toEqual([
+      { kind: 'CARDHOLDER' },
+    ]);
     const notes = await db.query('SELECT kind, payload, delivered_at FROM user_notifications WHERE referral_id = ?', [key(refs[0])]);
     expect(notes).toHaveLength(1);
     expect(notes[0].delivered_at).toBeNull();
-    expect(json(notes[0].payload)).toEqual({ referralId: refs[0], partnerCode: bank.code, productCode, decision: 'APPROVED', decidedAt: expect.any(String) });
+    expect(json(notes[0].payload)).toEqual({
+      referralId: refs[0],
+      partnerCode: bank.code,
+      productCode,
+      decision: 'APPROVED',
+      decidedAt: expect.any(String),
+    });
 
     // A decline: no cardholder, the open application ends, the user is notified once.
     expect(await job.apply({ referralId: key(refs[1]), correlationId: 'test' })).toEqual({ outcome: 'applied' });
@@ -289,13 +330,25 @@ describe('decisions', () => {
     expect(res.statusCode).toBe(200);
     const worker = await startWorker();
     try {
-      await eventually(async () => (await db.query('SELECT 1 FROM cardholders WHERE referral_id = ?', [key(refs[10])])).length === 1, 30_000, 100);
-      await eventually(async () => (await db.query('SELECT 1 FROM user_notifications WHERE referral_id = ?', [key(refs[10])])).length === 1, 30_000, 100);
+      await eventually(
+        async () => (await db.query('SELECT 1 FROM cardholders WHERE referral_id = ?', [key(refs[10])])).length === 1,
+        30_000,
+        100,
+      );
+      await eventually(
+        async () => (await db.query('SELECT 1 FROM user_notifications WHERE referral_id = ?', [key(refs[10])])).length === 1,
+        30_000,
+        100,
+      );
     } finally {
       await worker.close();
     }
-    expect(await api.get(DecisionApplyProcessor).apply({ referralId: key(refs[10]), correlationId: 'again' })).toEqual({ outcome: 'already-applied' });
-    expect(await db.query('SELECT card_last4, credit_limit FROM cardholders WHERE referral_id = ?', [key(refs[10])])).toEqual([{ card_last4: '9876', credit_limit: '12000.00' }]);
+    expect(await api.get(DecisionApplyProcessor).apply({ referralId: key(refs[10]), correlationId: 'again' })).toEqual({
+      outcome: 'already-applied',
+    });
+    expect(await db.query('SELECT card_last4, credit_limit FROM cardholders WHERE referral_id = ?', [key(refs[10])])).toEqual([
+      { card_last4: '9876', credit_limit: '12000.00' },
+    ]);
     expect(await db.query('SELECT kind FROM partner_relationships WHERE user_id = ?', [users[10]])).toEqual([{ kind: 'CARDHOLDER' }]);
     expect(await db.query('SELECT COUNT(*) AS n FROM user_notifications WHERE referral_id = ?', [key(refs[10])])).toEqual([{ n: '1' }]);
   });

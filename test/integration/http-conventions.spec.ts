@@ -1,10 +1,17 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { IdempotencyPurge } from '../../src/infra/http/idempotency/idempotency-purge.handler';
 import { FixtureCalls, FixtureGate, startConventionsApp } from '../support/fixtures/conventions-fixture.module';
 
-type InjectOptions = { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; headers?: Record<string, string>; payload?: unknown };
+type InjectOptions = {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  payload?: unknown;
+};
 
 const PROBLEM = 'application/problem+json';
 const typeOf = (code: string) => `https://errors.referral-gateway.dev/${code}`;
@@ -13,11 +20,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const call = (app: NestFastifyApplication, options: InjectOptions) => {
   const { payload, headers = {}, ...rest } = options;
   const isText = typeof payload === 'string';
-  return app.getHttpAdapter().getInstance().inject({
-    ...rest,
-    headers: payload !== undefined && !headers['content-type'] ? { 'content-type': 'application/json', ...headers } : headers,
-    payload: payload === undefined ? undefined : isText ? payload : JSON.stringify(payload),
-  });
+  return app
+    .getHttpAdapter()
+    .getInstance()
+    .inject({
+      ...rest,
+      headers: payload !== undefined && !headers['content-type'] ? { 'content-type': 'application/json', ...headers } : headers,
+      payload: payload === undefined ? undefined : isText ? payload : JSON.stringify(payload),
+    });
 };
 
 /** Asserts the RFC 9457 shape and that `instance` is the response's request id. */
@@ -47,7 +57,12 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('answers an empty JSON body with 400', async () => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: '', headers: { 'content-type': 'application/json' } });
+      const res = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/echo',
+        payload: '',
+        headers: { 'content-type': 'application/json' },
+      });
       expectProblem(res, 400, 'malformed-body');
     });
 
@@ -103,7 +118,12 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it.each(['text/plain', 'application/xml'])('answers an unsupported media type (%s) with 415', async (contentType) => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: '<name>a</name>', headers: { 'content-type': contentType } });
+      const res = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/echo',
+        payload: '<name>a</name>',
+        headers: { 'content-type': contentType },
+      });
       expectProblem(res, 415, 'unsupported-media-type');
     });
 
@@ -134,7 +154,12 @@ describe('HTTP conventions (API.md)', () => {
 
     it('accepts 2 MiB on a bulk route and refuses more than 10 MiB', async () => {
       const body = ndjsonOfSize(2 * 1024 * 1024);
-      const ok = await call(app, { method: 'POST', url: '/__fixtures/bulk', payload: body, headers: { 'content-type': 'application/x-ndjson' } });
+      const ok = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/bulk',
+        payload: body,
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
       expect(ok.statusCode).toBe(201);
       expect(ok.json()).toEqual({ bytes: Buffer.byteLength(body) });
       const res = await call(app, {
@@ -164,7 +189,10 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('generates a distinct id when none is sent', async () => {
-      const [a, b] = await Promise.all([call(app, { method: 'GET', url: '/__fixtures/items' }), call(app, { method: 'GET', url: '/__fixtures/items' })]);
+      const [a, b] = await Promise.all([
+        call(app, { method: 'GET', url: '/__fixtures/items' }),
+        call(app, { method: 'GET', url: '/__fixtures/items' }),
+      ]);
       expect(a.headers['x-request-id']).toMatch(UUID);
       expect(b.headers['x-request-id']).toMatch(UUID);
       expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
@@ -178,11 +206,21 @@ describe('HTTP conventions (API.md)', () => {
     it('replays the stored response for the same key and body without running the handler again', async () => {
       const k = key();
       const before = calls().echo ?? 0;
-      const first = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'a', nested: { count: 1 } } });
+      const first = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/echo',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'a', nested: { count: 1 } },
+      });
       expect(first.statusCode).toBe(201);
       expect(first.headers['idempotent-replayed']).toBeUndefined();
       // Same members in another order: the same request.
-      const again = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { nested: { count: 1 }, name: 'a' } });
+      const again = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/echo',
+        headers: { 'idempotency-key': k },
+        payload: { nested: { count: 1 }, name: 'a' },
+      });
       expect(again.statusCode).toBe(201);
       expect(again.body).toBe(first.body);
       expect(again.headers['content-type']).toBe(first.headers['content-type']);
@@ -193,10 +231,9 @@ describe('HTTP conventions (API.md)', () => {
     it('keeps the key at least 24 hours', async () => {
       const k = key();
       await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'ttl' } });
-      const [row] = await app.get(DataSource).query(
-        'SELECT state, TIMESTAMPDIFF(MINUTE, NOW(3), expires_at) AS minutes FROM idempotency_keys WHERE idempotency_key = ?',
-        [k],
-      );
+      const [row] = await app
+        .get(DataSource)
+        .query('SELECT state, TIMESTAMPDIFF(MINUTE, NOW(3), expires_at) AS minutes FROM idempotency_keys WHERE idempotency_key = ?', [k]);
       expect(row.state).toBe('COMPLETED');
       expect(Number(row.minutes)).toBeGreaterThanOrEqual(24 * 60 - 1);
     });
@@ -216,7 +253,12 @@ describe('HTTP conventions (API.md)', () => {
       gate.close();
       const first = call(app, { method: 'POST', url: '/__fixtures/slow', headers: { 'idempotency-key': k }, payload: { name: 's' } });
       await gate.entered;
-      const during = await call(app, { method: 'POST', url: '/__fixtures/slow', headers: { 'idempotency-key': k }, payload: { name: 's' } });
+      const during = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/slow',
+        headers: { 'idempotency-key': k },
+        payload: { name: 's' },
+      });
       expectProblem(during, 409, 'idempotency-key-in-flight');
       gate.open();
       const done = await first;
@@ -239,9 +281,19 @@ describe('HTTP conventions (API.md)', () => {
 
     it('forgets the key after a 5xx so the client can retry', async () => {
       const k = key();
-      const failed = await call(app, { method: 'POST', url: '/__fixtures/flaky', headers: { 'idempotency-key': k }, payload: { name: 'f' } });
+      const failed = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/flaky',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'f' },
+      });
       expectProblem(failed, 500, 'internal-error');
-      const retried = await call(app, { method: 'POST', url: '/__fixtures/flaky', headers: { 'idempotency-key': k }, payload: { name: 'f' } });
+      const retried = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/flaky',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'f' },
+      });
       expect(retried.statusCode).toBe(201);
       expect(retried.headers['idempotent-replayed']).toBeUndefined();
     });
@@ -266,7 +318,12 @@ describe('HTTP conventions (API.md)', () => {
       ['longer than 255 characters', 'k'.repeat(256)],
       ['not printable ASCII', 'clé-1'],
     ])('refuses a key %s with 400', async (_why, badKey) => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': badKey }, payload: { name: 'a' } });
+      const res = await call(app, {
+        method: 'POST',
+        url: '/__fixtures/echo',
+        headers: { 'idempotency-key': badKey },
+        payload: { name: 'a' },
+      });
       expectProblem(res, 400, 'bad-request');
     });
 
@@ -282,7 +339,12 @@ describe('HTTP conventions (API.md)', () => {
         [expired, abandoned],
       );
       for (const k of [expired, abandoned]) {
-        const res = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'fresh' } });
+        const res = await call(app, {
+          method: 'POST',
+          url: '/__fixtures/echo',
+          headers: { 'idempotency-key': k },
+          payload: { name: 'fresh' },
+        });
         expect(res.statusCode).toBe(201);
         expect(res.json()).toMatchObject({ name: 'fresh' });
       }
@@ -354,7 +416,6 @@ describe('HTTP conventions (API.md)', () => {
       expect(expectProblem(res, 400, 'validation-failed').errors).toEqual([{ field: 'sort', message: 'is not an accepted field' }]);
     });
   });
-
 });
 
 describe('rate limiting', () => {

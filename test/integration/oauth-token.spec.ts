@@ -1,6 +1,7 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DataSource } from 'typeorm';
+
 import { SigningService } from '../../src/modules/signing/signing.service';
 import { startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, GATEWAY, inject, JWT_BEARER, uniqueCode } from '../support/partner-client';
@@ -13,7 +14,9 @@ async function auditRows(ds: DataSource, where: string, params: unknown[]) {
     `SELECT action, actor_id, partner_code, outcome, http_status, details FROM audit_inbox WHERE ${where}
      UNION ALL SELECT action, actor_id, partner_code, outcome, http_status, details FROM audit_events WHERE ${where}`,
     [...params, ...params],
-  ) as Promise<{ action: string; actor_id: string; partner_code: string | null; outcome: string; http_status: number; details: string | null }[]>;
+  ) as Promise<
+    { action: string; actor_id: string; partner_code: string | null; outcome: string; http_status: number; details: string | null }[]
+  >;
 }
 
 describe('POST /oauth/token (RFC 6749 client credentials + RFC 7523 private_key_jwt)', () => {
@@ -68,7 +71,11 @@ describe('POST /oauth/token (RFC 6749 client credentials + RFC 7523 private_key_
     await expect(signing.verify('referral', token, { audience: es.code })).rejects.toThrow();
     await expect(signing.verify('referral', token, { audience: GATEWAY })).rejects.toThrow();
 
-    const referral = await signing.sign('referral', { scope: ALL_SCOPES, client_id: es.code }, { audience: GATEWAY, subject: es.code, expiresInSeconds: 60 });
+    const referral = await signing.sign(
+      'referral',
+      { scope: ALL_SCOPES, client_id: es.code },
+      { audience: GATEWAY, subject: es.code, expiresInSeconds: 60 },
+    );
     const res = await inject(app, { method: 'GET', url: '/partner/v1/me', headers: { authorization: `Bearer ${referral.token}` } });
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/error="invalid_token"/);
@@ -79,7 +86,12 @@ describe('POST /oauth/token (RFC 6749 client credentials + RFC 7523 private_key_
   describe('refuses', () => {
     const now = () => Math.floor(Date.now() / 1000);
     const cases: [string, () => Promise<Awaited<ReturnType<BankClient['requestToken']>>>, number, string][] = [
-      ['an unknown kid', () => es.requestToken(app, { client_assertion: es.assertion({}, { kid: 'not-registered' }) }), 401, 'invalid_client'],
+      [
+        'an unknown kid',
+        () => es.requestToken(app, { client_assertion: es.assertion({}, { kid: 'not-registered' }) }),
+        401,
+        'invalid_client',
+      ],
       [
         'a key registered to another partner',
         () => es.requestToken(app, { client_assertion: other.assertion({ iss: es.code, sub: es.code }) }),
@@ -87,17 +99,52 @@ describe('POST /oauth/token (RFC 6749 client credentials + RFC 7523 private_key_
         'invalid_client',
       ],
       ['alg none', () => es.requestToken(app, { client_assertion: es.unsignedAssertion() }), 401, 'invalid_client'],
-      ['HS256 keyed with the registered public key', () => rs.requestToken(app, { client_assertion: rs.hmacWithPublicKey() }), 401, 'invalid_client'],
-      ['an expired assertion', () => es.requestToken(app, { client_assertion: es.assertion({ iat: now() - 400, exp: now() - 120 }) }), 401, 'invalid_client'],
-      ['exp more than 300 s after iat', () => es.requestToken(app, { client_assertion: es.assertion({ iat: now(), exp: now() + 301 }) }), 401, 'invalid_client'],
+      [
+        'HS256 keyed with the registered public key',
+        () => rs.requestToken(app, { client_assertion: rs.hmacWithPublicKey() }),
+        401,
+        'invalid_client',
+      ],
+      [
+        'an expired assertion',
+        () => es.requestToken(app, { client_assertion: es.assertion({ iat: now() - 400, exp: now() - 120 }) }),
+        401,
+        'invalid_client',
+      ],
+      [
+        'exp more than 300 s after iat',
+        () => es.requestToken(app, { client_assertion: es.assertion({ iat: now(), exp: now() + 301 }) }),
+        401,
+        'invalid_client',
+      ],
       ['a missing exp', () => es.requestToken(app, { client_assertion: es.assertion({ exp: undefined }) }), 401, 'invalid_client'],
       ['a missing jti', () => es.requestToken(app, { client_assertion: es.assertion({ jti: undefined }) }), 401, 'invalid_client'],
-      ['a wrong aud', () => es.requestToken(app, { client_assertion: es.assertion({ aud: 'https://elsewhere.example/oauth/token' }) }), 401, 'invalid_client'],
-      ['iss different from sub', () => es.requestToken(app, { client_assertion: es.assertion({ sub: other.code }) }), 401, 'invalid_client'],
+      [
+        'a wrong aud',
+        () => es.requestToken(app, { client_assertion: es.assertion({ aud: 'https://elsewhere.example/oauth/token' }) }),
+        401,
+        'invalid_client',
+      ],
+      [
+        'iss different from sub',
+        () => es.requestToken(app, { client_assertion: es.assertion({ sub: other.code }) }),
+        401,
+        'invalid_client',
+      ],
       ['an unknown client', () => new BankClient(uniqueCode('GHOST')).requestToken(app), 401, 'invalid_client'],
       ['a client_id that is not the assertion issuer', () => es.requestToken(app, { client_id: other.code }), 401, 'invalid_client'],
-      ['another client assertion type', () => es.requestToken(app, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }), 401, 'invalid_client'],
-      ['no client authentication', () => es.requestToken(app, { client_assertion_type: undefined, client_assertion: undefined }), 401, 'invalid_client'],
+      [
+        'another client assertion type',
+        () => es.requestToken(app, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }),
+        401,
+        'invalid_client',
+      ],
+      [
+        'no client authentication',
+        () => es.requestToken(app, { client_assertion_type: undefined, client_assertion: undefined }),
+        401,
+        'invalid_client',
+      ],
       ['a garbage assertion', () => es.requestToken(app, { client_assertion: 'not.a.jwt' }), 401, 'invalid_client'],
       ['another grant type', () => es.requestToken(app, { grant_type: 'password' }), 400, 'unsupported_grant_type'],
       ['a missing grant type', () => es.requestToken(app, { grant_type: undefined }), 400, 'invalid_request'],
@@ -164,7 +211,12 @@ describe('POST /oauth/token (RFC 6749 client credentials + RFC 7523 private_key_
 
     it('a repeated parameter', async () => {
       const body = `grant_type=client_credentials&grant_type=client_credentials&client_assertion_type=${encodeURIComponent(JWT_BEARER)}&client_assertion=${es.assertion()}`;
-      const res = await inject(app, { method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: body });
+      const res = await inject(app, {
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: body,
+      });
       expect(res.statusCode).toBe(400);
       expect(res.json().error).toBe('invalid_request');
     });

@@ -1,8 +1,10 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
+
 import { runDemo } from '../../src/demo/demo';
 import { QUEUE_NAMES } from '../../src/infra/queues/job-catalogue';
 import { JobQueues } from '../../src/infra/queues/job-queues';
@@ -100,7 +102,12 @@ describe('readiness when Redis stops', () => {
     redis = await startPrivateRedis(port);
     await eventually(async () => (await get(api!, '/health/ready')).statusCode === 200);
     // The queues' own connections reconnect on their own schedule; wait for them too before the app closes.
-    await Promise.all(api.get(JobQueues).all().map((queue) => queue.getJobCounts()));
+    await Promise.all(
+      api
+        .get(JobQueues)
+        .all()
+        .map((queue) => queue.getJobCounts()),
+    );
   });
 });
 
@@ -124,7 +131,9 @@ describe('metrics', () => {
     const res = await get(api, '/metrics');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
-    expect(sample(res.body, 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(res.body, 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}')).toBeGreaterThanOrEqual(
+      1,
+    );
     expect(sample(res.body, 'http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}')).toBeGreaterThanOrEqual(1);
     expect(res.body).not.toContain('12345');
     expect(res.body).not.toContain('swagger-ui.css');
@@ -185,7 +194,12 @@ describe('Bull Board', () => {
     expect(page.headers['content-type']).toContain('text/html');
     const queues = await get(api, '/admin/queues/api/queues', operator);
     expect(queues.statusCode).toBe(200);
-    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
+    expect(
+      queues
+        .json()
+        .queues.map((q: { name: string }) => q.name)
+        .sort(),
+    ).toEqual([...QUEUE_NAMES].sort());
   });
 
   it('is absent when disabled', async () => {

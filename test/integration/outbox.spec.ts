@@ -1,10 +1,11 @@
 import { INestApplicationContext } from '@nestjs/common';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
-import { OutboxProbe } from '../../src/infra/outbox/outbox-probe';
 import { OutboxRelay } from '../../src/infra/outbox/outbox.relay';
-import { OutboxService, outboxJobId } from '../../src/infra/outbox/outbox.service';
+import { outboxJobId, OutboxService } from '../../src/infra/outbox/outbox.service';
+import { OutboxProbe } from '../../src/infra/outbox/outbox-probe';
 import { JobQueues } from '../../src/infra/queues/job-queues';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
@@ -33,8 +34,7 @@ describe('transactional outbox', () => {
   });
 
   const flushRedis = () => deleteKeys(redis, `${process.env.REDIS_PREFIX}*`);
-  const probeRow = async (id: string) =>
-    (await db.query('SELECT handled_at, deliveries FROM outbox_probes WHERE id = ?', [id]))[0];
+  const probeRow = async (id: string) => (await db.query('SELECT handled_at, deliveries FROM outbox_probes WHERE id = ?', [id]))[0];
   const outboxRow = async (id: string) => (await db.query('SELECT * FROM outbox WHERE id = ?', [id]))[0];
   const relayAll = async () => {
     while ((await relay.relayBatch(500)) > 0);

@@ -1,9 +1,11 @@
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
 import { MetricsService } from '../../src/infra/metrics/metrics.service';
 import { PartnerEventType } from '../../src/modules/events/partner-event';
@@ -23,7 +25,11 @@ class Receiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.received.push({ contentType: req.headers['content-type'], accept: req.headers.accept, body: Buffer.concat(chunks).toString() });
+        this.received.push({
+          contentType: req.headers['content-type'],
+          accept: req.headers.accept,
+          body: Buffer.concat(chunks).toString(),
+        });
         const answer = this.answers[Math.min(this.received.length - 1, this.answers.length - 1)];
         res.writeHead(answer.status, { 'content-type': 'application/json' });
         res.end(answer.body ? JSON.stringify(answer.body) : '');
@@ -126,7 +132,10 @@ describe('partner security-event feed', () => {
       expect(Object.keys(res.json().sets)).toEqual([b]);
       const r = await row(a);
       expect(r.acknowledged_at).toBeNull();
-      expect(typeof r.set_error === 'string' ? JSON.parse(r.set_error) : r.set_error).toEqual({ err: 'invalid_key', description: 'unknown kid' });
+      expect(typeof r.set_error === 'string' ? JSON.parse(r.set_error) : r.set_error).toEqual({
+        err: 'invalid_key',
+        description: 'unknown kid',
+      });
     });
 
     it("never shows nor lets a bank acknowledge another partner's events", async () => {
@@ -134,7 +143,11 @@ describe('partner security-event feed', () => {
       const other = await newBank();
       await emit(one.partnerId, 31);
       const [jti] = Object.keys((await poll(one.token, { returnImmediately: true })).json().sets);
-      const foreign = await poll(other.token, { ack: [jti, 'evt_999999999', 'garbage'], setErrs: { [jti]: { err: 'x' } }, returnImmediately: true });
+      const foreign = await poll(other.token, {
+        ack: [jti, 'evt_999999999', 'garbage'],
+        setErrs: { [jti]: { err: 'x' } },
+        returnImmediately: true,
+      });
       expect(foreign.statusCode).toBe(200);
       expect(foreign.json()).toEqual({ sets: {}, moreAvailable: false });
       expect((await row(jti)).acknowledged_at).toBeNull();
@@ -204,7 +217,9 @@ describe('partner security-event feed', () => {
     const pushedRow = async (partnerId: string) => (await db.query('SELECT * FROM partner_events WHERE partner_id = ?', [partnerId]))[0];
 
     it('retries after failures until the bank answers 202, and the event stays in the poll feed', async () => {
-      const { partnerId, token } = await pushingBank([{ status: 500 }, { status: 503 }, { status: 202 }], { EVENT_PUSH_RETRY_DELAYS_MS: '20,20,20' });
+      const { partnerId, token } = await pushingBank([{ status: 500 }, { status: 503 }, { status: 202 }], {
+        EVENT_PUSH_RETRY_DELAYS_MS: '20,20,20',
+      });
       await emit(partnerId, 51);
       const done = await eventually(async () => {
         const r = await pushedRow(partnerId);
@@ -237,17 +252,34 @@ describe('partner security-event feed', () => {
       expect(dead.push_last_error).toBe('HTTP 500');
       expect(receiver!.received).toHaveLength(4);
 
-      const listing = await inject(app, { method: 'GET', url: `/v1/admin/partners/${bank.code}/dead-letters?limit=10`, headers: adminHeaders() });
+      const listing = await inject(app, {
+        method: 'GET',
+        url: `/v1/admin/partners/${bank.code}/dead-letters?limit=10`,
+        headers: adminHeaders(),
+      });
       expect(listing.statusCode).toBe(200);
       expect(listing.json()).toEqual({
-        data: [expect.objectContaining({ id: `evt_${dead.id}`, type: 'referral.ready', txn: 'ref_pe61', attempts: 4, lastError: 'HTTP 500', acknowledged: false })],
+        data: [
+          expect.objectContaining({
+            id: `evt_${dead.id}`,
+            type: 'referral.ready',
+            txn: 'ref_pe61',
+            attempts: 4,
+            lastError: 'HTTP 500',
+            acknowledged: false,
+          }),
+        ],
         nextCursor: null,
       });
       expect(Object.keys((await poll(token, { returnImmediately: true })).json().sets)).toEqual([`evt_${dead.id}`]);
 
       const unknown = await inject(app, { method: 'GET', url: '/v1/admin/partners/NO_SUCH_BANK/dead-letters', headers: adminHeaders() });
       expect(unknown.statusCode).toBe(404);
-      const notAdmin = await inject(app, { method: 'GET', url: `/v1/admin/partners/${bank.code}/dead-letters`, headers: { authorization: `Bearer ${token}` } });
+      const notAdmin = await inject(app, {
+        method: 'GET',
+        url: `/v1/admin/partners/${bank.code}/dead-letters`,
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(notAdmin.statusCode).toBe(403);
     });
 
@@ -268,7 +300,10 @@ describe('partner security-event feed', () => {
     it('re-checks the address at send time and never connects to a forbidden one', async () => {
       // Registered while private endpoints were allowed; the worker now runs with the SSRF rules on (this plain-http
       // loopback endpoint breaks them; test/unit/events-push-sender.spec.ts covers each rule, resolved names included).
-      const { partnerId } = await pushingBank([{ status: 202 }], { EVENT_PUSH_RETRY_DELAYS_MS: '10', PUSH_ALLOW_PRIVATE_ENDPOINTS: 'false' });
+      const { partnerId } = await pushingBank([{ status: 202 }], {
+        EVENT_PUSH_RETRY_DELAYS_MS: '10',
+        PUSH_ALLOW_PRIVATE_ENDPOINTS: 'false',
+      });
       await emit(partnerId, 81);
       const r = await eventually(async () => {
         const row = await pushedRow(partnerId);
@@ -284,7 +319,9 @@ describe('partner security-event feed', () => {
       await emit(partnerId, 91);
       const r = await pushedRow(partnerId);
       expect(r.push_status).toBe('NONE');
-      const outbox = await db.query(`SELECT id FROM outbox WHERE job_name = 'event.push' AND JSON_EXTRACT(payload, '$.eventId') = ?`, [String(r.id)]);
+      const outbox = await db.query(`SELECT id FROM outbox WHERE job_name = 'event.push' AND JSON_EXTRACT(payload, '$.eventId') = ?`, [
+        String(r.id),
+      ]);
       expect(outbox).toHaveLength(0);
     });
   });

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
+
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource, QueryRunner } from 'typeorm';
-import { randomUUID } from 'node:crypto';
+
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
@@ -34,7 +36,9 @@ describe('batched partner fetches', () => {
       headers: { authorization: `Bearer ${t}`, ...(requestId ? { 'x-request-id': requestId } : {}) },
     });
   /** The partner_api.call entries of one request (inbox or already chained). */
-  const callsOf = (requestId: string): Promise<Array<{ resource_id: string; http_status: number; outcome: string; details: string; actor_id: string }>> =>
+  const callsOf = (
+    requestId: string,
+  ): Promise<Array<{ resource_id: string; http_status: number; outcome: string; details: string; actor_id: string }>> =>
     db.query(
       `SELECT resource_id, http_status, outcome, details, actor_id FROM audit_inbox WHERE action = 'partner_api.call' AND request_id = ?
        UNION ALL SELECT resource_id, http_status, outcome, details, actor_id FROM audit_events WHERE action = 'partner_api.call' AND request_id = ?`,
@@ -73,10 +77,16 @@ describe('batched partner fetches', () => {
     }
     for (const r of targets) {
       expect(await db.query('SELECT status FROM referrals WHERE id = ?', [key(r)])).toEqual([{ status: 'DELIVERED' }]);
-      expect(await db.query("SELECT from_status, actor_type, actor_id, note FROM referral_timeline WHERE referral_id = ? AND to_status = 'DELIVERED'", [key(r)])).toEqual([
-        { from_status: 'READY', actor_type: 'partner', actor_id: bank.code, note: 'fetched' },
-      ]);
-      const ledger: Array<{ kind: string; request_id: string }> = await db.query('SELECT kind, request_id FROM disclosures WHERE referral_id = ?', [key(r)]);
+      expect(
+        await db.query(
+          "SELECT from_status, actor_type, actor_id, note FROM referral_timeline WHERE referral_id = ? AND to_status = 'DELIVERED'",
+          [key(r)],
+        ),
+      ).toEqual([{ from_status: 'READY', actor_type: 'partner', actor_id: bank.code, note: 'fetched' }]);
+      const ledger: Array<{ kind: string; request_id: string }> = await db.query(
+        'SELECT kind, request_id FROM disclosures WHERE referral_id = ?',
+        [key(r)],
+      );
       expect(ledger).toHaveLength(10);
       expect(new Set(ledger.map((d) => d.request_id)).size).toBe(10);
       const disclosed = await auditOf('referral.file.disclosed', r);
@@ -87,11 +97,13 @@ describe('batched partner fetches', () => {
       expect(before.filter((s) => s === 'DELIVERED')).toHaveLength(9);
     }
     // Every call also got its partner_api.call entry.
-    expect(await count(
-      `SELECT COUNT(*) AS n FROM (SELECT request_id FROM audit_inbox WHERE action = 'partner_api.call' AND partner_code = ?
+    expect(
+      await count(
+        `SELECT COUNT(*) AS n FROM (SELECT request_id FROM audit_inbox WHERE action = 'partner_api.call' AND partner_code = ?
         UNION ALL SELECT request_id FROM audit_events WHERE action = 'partner_api.call' AND partner_code = ?) x`,
-      [bank.code, bank.code],
-    )).toBeGreaterThanOrEqual(30);
+        [bank.code, bank.code],
+      ),
+    ).toBeGreaterThanOrEqual(30);
   });
 
   it('answers 410 consent-revoked when the consent is revoked while its batch waits for the row lock, recording nothing', async () => {
@@ -159,7 +171,12 @@ describe('batched partner fetches', () => {
     // The served ones were written with their disclosure, not by the onSend hook (one commit less per fetch).
     const byHook = hookAppends.mock.calls.filter(([e]) => e.action === 'partner_api.call').map(([e]) => e.requestId);
     hookAppends.mockRestore();
-    expect(calls.filter((c) => byHook.includes(c.requestId)).map((c) => c.expect).sort()).toEqual([404, 410]);
+    expect(
+      calls
+        .filter((c) => byHook.includes(c.requestId))
+        .map((c) => c.expect)
+        .sort(),
+    ).toEqual([404, 410]);
     for (const [i, c] of calls.entries()) {
       expect([c.ref, answers[i].statusCode]).toEqual([c.ref, c.expect]);
       const entries = await callsOf(c.requestId);
@@ -205,7 +222,11 @@ describe('batched partner fetches', () => {
     const prober = new BankClient(uniqueCode('BFP'));
     await prober.register(api);
     const proberToken = await prober.accessToken(api);
-    const ids = { blocked: blocked.map(() => `fetch-blocked-${randomUUID()}`), own: `fetch-own-${randomUUID()}`, foreign: `fetch-foreign-${randomUUID()}` };
+    const ids = {
+      blocked: blocked.map(() => `fetch-blocked-${randomUUID()}`),
+      own: `fetch-own-${randomUUID()}`,
+      foreign: `fetch-foreign-${randomUUID()}`,
+    };
     const queued = jest.spyOn(ReferralDisclosureBatcher.prototype, 'disclose');
     // While the batch holding both is written, the foreign referral's row must be free to lock (NOWAIT: no waiting).
     const ledger = api.get(DisclosureLedger, { strict: false });
@@ -213,7 +234,12 @@ describe('batched partner fetches', () => {
     const foreignLockable: boolean[] = [];
     const spy = jest.spyOn(ledger, 'recordMany').mockImplementation(async (m, ds) => {
       if (ds.some((d) => d.requestId === ids.own)) {
-        foreignLockable.push(await db.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE NOWAIT', [key(foreign)]).then(() => true, () => false));
+        foreignLockable.push(
+          await db.query('SELECT id FROM referrals WHERE id = ? FOR UPDATE NOWAIT', [key(foreign)]).then(
+            () => true,
+            () => false,
+          ),
+        );
       }
       return recordMany(m, ds);
     });
@@ -243,7 +269,11 @@ describe('batched partner fetches', () => {
     expect(foreignLockable).toEqual([true]);
     // Both were queued while the other batches waited, so they went together in the next one.
     expect(queuedIds.sort()).toEqual([...blocked, own, foreign].map(key).sort());
-    const expected = [...ids.blocked.map((id) => [id, 200, bank.code] as const), [ids.own, 200, bank.code] as const, [ids.foreign, 404, prober.code] as const];
+    const expected = [
+      ...ids.blocked.map((id) => [id, 200, bank.code] as const),
+      [ids.own, 200, bank.code] as const,
+      [ids.foreign, 404, prober.code] as const,
+    ];
     for (const [requestId, status, actor] of expected) {
       expect((await callsOf(requestId)).map((e) => [e.http_status, e.actor_id])).toEqual([[status, actor]]);
     }
@@ -266,7 +296,12 @@ describe('batched partner fetches', () => {
       expect((await list(api)).statusCode).toBe(200);
       expect((await list(other)).statusCode).toBe(200);
       expect((await list(other)).statusCode).toBe(200);
-      const patched = await inject(other, { method: 'PATCH', url: `/v1/admin/partners/${suspended.code}`, headers: adminHeaders(), payload: { status: 'SUSPENDED' } });
+      const patched = await inject(other, {
+        method: 'PATCH',
+        url: `/v1/admin/partners/${suspended.code}`,
+        headers: adminHeaders(),
+        payload: { status: 'SUSPENDED' },
+      });
       expect(patched.statusCode).toBe(200);
       const suspendedAt = Date.now();
       const here = await list(other);
@@ -302,10 +337,14 @@ async function whileRowsLocked(db: DataSource, referralIds: string[], body: (hol
  * statement is waiting for it. (MariaDB may show the wait in PROCESSLIST, state "Statistics", before INNODB_TRX does.)
  */
 async function waitForLockWait(db: DataSource, referralId: string): Promise<void> {
-  await eventually(async () => {
-    const rows: Array<{ q: string | null }> = await db.query(
-      "SELECT INFO AS q FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND COMMAND = 'Query' AND INFO LIKE '%FOR UPDATE%'",
-    );
-    return rows.some((r) => r.q?.includes(`'${referralId}'`));
-  }, 10_000, 20);
+  await eventually(
+    async () => {
+      const rows: Array<{ q: string | null }> = await db.query(
+        "SELECT INFO AS q FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND COMMAND = 'Query' AND INFO LIKE '%FOR UPDATE%'",
+      );
+      return rows.some((r) => r.q?.includes(`'${referralId}'`));
+    },
+    10_000,
+    20,
+  );
 }

@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { dataSourceOf, startHttpApp } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
@@ -53,7 +54,9 @@ describe('referral packaging and the partner referral API', () => {
     expect(first.status).toBe('READY');
     expect(after).toEqual(first);
     expect(await db.query('SELECT event_type FROM partner_events WHERE txn = ?', [refs[0]])).toEqual([{ event_type: 'referral.ready' }]);
-    expect(await db.query("SELECT from_status, to_status FROM referral_timeline WHERE referral_id = ? AND to_status = 'READY'", [key(refs[0])])).toHaveLength(1);
+    expect(
+      await db.query("SELECT from_status, to_status FROM referral_timeline WHERE referral_id = ? AND to_status = 'READY'", [key(refs[0])]),
+    ).toHaveLength(1);
     // Only the shared fields travel: the claim has name and score, no other identity or credit data.
     const claims = JSON.parse(Buffer.from(first.file_jws.split('.')[1], 'base64url').toString());
     expect(claims.referral.applicant).toEqual({ userRef: expect.any(String), name: expect.any(String) });
@@ -65,7 +68,9 @@ describe('referral packaging and the partner referral API', () => {
     const res = await get('/partner/v1/referrals?status=READY&limit=1');
     expect(res.statusCode).toBe(200);
     const page1 = res.json();
-    expect(page1.data).toEqual([{ id: refs[0], productCode, status: 'READY', createdAt: expect.any(String), expiresAt: expect.any(String) }]);
+    expect(page1.data).toEqual([
+      { id: refs[0], productCode, status: 'READY', createdAt: expect.any(String), expiresAt: expect.any(String) },
+    ]);
     const page2 = (await get(`/partner/v1/referrals?status=READY&limit=1&cursor=${page1.nextCursor}`)).json();
     expect(page2.data.map((r: { id: string }) => r.id)).toEqual([refs[1]]);
     expect((await get('/partner/v1/referrals?status=APPROVED')).json().data).toEqual([]);
@@ -86,7 +91,10 @@ describe('referral packaging and the partner referral API', () => {
     const second = await get(`/partner/v1/referrals/${refs[1]}`);
     expect(second.json()).toEqual(first.json());
     // Every fetch is its own disclosure.
-    expect(await db.query('SELECT kind FROM disclosures WHERE referral_id = ?', [key(refs[1])])).toEqual([{ kind: 'REFERRAL_FILE' }, { kind: 'REFERRAL_FILE' }]);
+    expect(await db.query('SELECT kind FROM disclosures WHERE referral_id = ?', [key(refs[1])])).toEqual([
+      { kind: 'REFERRAL_FILE' },
+      { kind: 'REFERRAL_FILE' },
+    ]);
 
     const ack = await post(`/partner/v1/referrals/${refs[1]}/acknowledgement`);
     expect(ack.statusCode).toBe(200);
@@ -98,7 +106,8 @@ describe('referral packaging and the partner referral API', () => {
     const eventsOnly = await bank.accessToken(api, 'events:read');
     expect((await get('/partner/v1/referrals', eventsOnly)).statusCode).toBe(403);
     expect((await get(`/partner/v1/referrals/${refs[0]}`, eventsOnly)).statusCode).toBe(403);
-    for (const id of ['ref_0', 'ofr_1', 'nonsense', `ref_${key(refs[0])}0000`]) expect((await get(`/partner/v1/referrals/${id}`)).statusCode).toBe(404);
+    for (const id of ['ref_0', 'ofr_1', 'nonsense', `ref_${key(refs[0])}0000`])
+      expect((await get(`/partner/v1/referrals/${id}`)).statusCode).toBe(404);
   });
 
   it('stops serving the file once the applicant revokes the consent (410), recording no disclosure', async () => {
@@ -122,12 +131,21 @@ describe('referral packaging and the partner referral API', () => {
     expect(row.status).not.toBe('READY');
   });
 
-  it('lets only compliance read a user\'s disclosures', async () => {
+  it("lets only compliance read a user's disclosures", async () => {
     const url = `/v1/compliance/users/${users[1]}/disclosures`;
-    expect((await inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${platformToken(['admin'])}` } })).statusCode).toBe(403);
+    expect((await inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${platformToken(['admin'])}` } })).statusCode).toBe(
+      403,
+    );
     expect((await inject(api, { method: 'GET', url })).statusCode).toBe(401);
-    const ok = await inject(api, { method: 'GET', url: `${url}?limit=1`, headers: { authorization: `Bearer ${platformToken(['compliance'])}` } });
+    const ok = await inject(api, {
+      method: 'GET',
+      url: `${url}?limit=1`,
+      headers: { authorization: `Bearer ${platformToken(['compliance'])}` },
+    });
     expect(ok.statusCode).toBe(200);
-    expect(ok.json()).toEqual({ data: [expect.objectContaining({ kind: 'REFERRAL_FILE', referralId: refs[1] })], nextCursor: expect.any(String) });
+    expect(ok.json()).toEqual({
+      data: [expect.objectContaining({ kind: 'REFERRAL_FILE', referralId: refs[1] })],
+      nextCursor: expect.any(String),
+    });
   });
 });

@@ -1,6 +1,8 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { generateKeyPairSync } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
@@ -9,7 +11,8 @@ const ALL_SCOPES = ['referrals:read', 'referrals:decide', 'events:read', 'overdu
 describe('operator API: /v1/admin/partners', () => {
   let app: NestFastifyApplication;
   const post = (payload: object, headers = adminHeaders()) => inject(app, { method: 'POST', url: '/v1/admin/partners', headers, payload });
-  const patch = (code: string, payload: object) => inject(app, { method: 'PATCH', url: `/v1/admin/partners/${code}`, headers: adminHeaders(), payload });
+  const patch = (code: string, payload: object) =>
+    inject(app, { method: 'PATCH', url: `/v1/admin/partners/${code}`, headers: adminHeaders(), payload });
   const list = (query = '') => inject(app, { method: 'GET', url: `/v1/admin/partners${query}`, headers: adminHeaders() });
 
   beforeAll(async () => {
@@ -42,22 +45,36 @@ describe('operator API: /v1/admin/partners', () => {
     expect(body.jwks.keys).toEqual([{ kty: 'RSA', kid: bank.kid, use: 'sig', n: expect.any(String), e: 'AQAB' }]);
     expect(JSON.stringify(body)).not.toMatch(/"d"|"p"|"q"|PRIVATE/);
 
-    const rows = await app
-      .get(DataSource)
-      .query(
-        `SELECT actor_type, actor_id, outcome, http_status FROM audit_inbox WHERE action = 'partner.created' AND resource_id = ?
+    const rows = await app.get(DataSource).query(
+      `SELECT actor_type, actor_id, outcome, http_status FROM audit_inbox WHERE action = 'partner.created' AND resource_id = ?
          UNION ALL SELECT actor_type, actor_id, outcome, http_status FROM audit_events WHERE action = 'partner.created' AND resource_id = ?`,
-        [bank.code, bank.code],
-      );
+      [bank.code, bank.code],
+    );
     expect(rows).toEqual([{ actor_type: 'admin', actor_id: admin, outcome: 'SUCCESS', http_status: 201 }]);
   });
 
   it('accepts an EC P-256 PEM public key, naming it by its RFC 7638 thumbprint', async () => {
     const bank = new BankClient(uniqueCode(), 'ES256');
-    const res = await post({ code: bank.code, name: 'PEM bank', publicKeyPem: bank.publicPem(), scopes: ['events:read'], noticeDays: 10, overdueThresholdDays: 60 });
+    const res = await post({
+      code: bank.code,
+      name: 'PEM bank',
+      publicKeyPem: bank.publicPem(),
+      scopes: ['events:read'],
+      noticeDays: 10,
+      overdueThresholdDays: 60,
+    });
     expect(res.statusCode).toBe(201);
     expect(res.json()).toMatchObject({ scopes: ['events:read'], noticeDays: 10, overdueThresholdDays: 60, pushEndpoint: null });
-    expect(res.json().jwks.keys).toEqual([{ kty: 'EC', crv: 'P-256', kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), use: 'sig', x: expect.any(String), y: expect.any(String) }]);
+    expect(res.json().jwks.keys).toEqual([
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        use: 'sig',
+        x: expect.any(String),
+        y: expect.any(String),
+      },
+    ]);
   });
 
   it('refuses a duplicate code with 409', async () => {
@@ -81,8 +98,14 @@ describe('operator API: /v1/admin/partners', () => {
       ['no keys', () => ({ code: uniqueCode(), name: 'x' })],
       ['both jwks and a PEM', () => ({ ...bank.registration(), publicKeyPem: bank.publicPem() })],
       ['a key without kid', () => ({ ...bank.registration(), jwks: { keys: [{ ...bank.publicJwk(), kid: undefined }] } })],
-      ['a private JWK', () => ({ ...bank.registration(), jwks: { keys: [{ ...(bank.privateKey.export({ format: 'jwk' }) as object), kid: 'k1' }] } })],
-      ['a private PEM', () => ({ code: uniqueCode(), name: 'x', publicKeyPem: bank.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() })],
+      [
+        'a private JWK',
+        () => ({ ...bank.registration(), jwks: { keys: [{ ...(bank.privateKey.export({ format: 'jwk' }) as object), kid: 'k1' }] } }),
+      ],
+      [
+        'a private PEM',
+        () => ({ code: uniqueCode(), name: 'x', publicKeyPem: bank.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }),
+      ],
       ['an RSA key under 2048 bits', () => ({ ...bank.registration(), jwks: { keys: [jwkOf(weakRsa)] } })],
       ['an EC key on P-384', () => ({ ...bank.registration(), jwks: { keys: [jwkOf(p384)] } })],
       ['an Ed25519 key', () => ({ ...bank.registration(), jwks: { keys: [jwkOf(ed)] } })],
@@ -110,7 +133,12 @@ describe('operator API: /v1/admin/partners', () => {
       await strict.close();
     });
     const create = (pushEndpoint: string) =>
-      inject(strict, { method: 'POST', url: '/v1/admin/partners', headers: adminHeaders(), payload: new BankClient(uniqueCode()).registration({ pushEndpoint }) });
+      inject(strict, {
+        method: 'POST',
+        url: '/v1/admin/partners',
+        headers: adminHeaders(),
+        payload: new BankClient(uniqueCode()).registration({ pushEndpoint }),
+      });
 
     it.each([
       'http://93.184.216.34/events', // plain http
@@ -141,9 +169,19 @@ describe('operator API: /v1/admin/partners', () => {
 
     it('accepts a public https address, and refuses a private one on PATCH too', async () => {
       const bank = new BankClient(uniqueCode());
-      const res = await inject(strict, { method: 'POST', url: '/v1/admin/partners', headers: adminHeaders(), payload: bank.registration({ pushEndpoint: 'https://93.184.216.34/events' }) });
+      const res = await inject(strict, {
+        method: 'POST',
+        url: '/v1/admin/partners',
+        headers: adminHeaders(),
+        payload: bank.registration({ pushEndpoint: 'https://93.184.216.34/events' }),
+      });
       expect(res.statusCode).toBe(201);
-      const bad = await inject(strict, { method: 'PATCH', url: `/v1/admin/partners/${bank.code}`, headers: adminHeaders(), payload: { pushEndpoint: 'https://10.0.0.1/x' } });
+      const bad = await inject(strict, {
+        method: 'PATCH',
+        url: `/v1/admin/partners/${bank.code}`,
+        headers: adminHeaders(),
+        payload: { pushEndpoint: 'https://10.0.0.1/x' },
+      });
       expect(bad.statusCode).toBe(400);
     });
   });
@@ -158,9 +196,22 @@ describe('operator API: /v1/admin/partners', () => {
     await bank.register(app, { pushEndpoint: 'https://bank.example/events' });
     const newKey = new BankClient(bank.code, 'RS256');
 
-    const res = await patch(bank.code, { name: 'Renamed', scopes: ['overdue:read'], noticeDays: 14, pushEndpoint: null, jwks: { keys: [newKey.publicJwk()] } });
+    const res = await patch(bank.code, {
+      name: 'Renamed',
+      scopes: ['overdue:read'],
+      noticeDays: 14,
+      pushEndpoint: null,
+      jwks: { keys: [newKey.publicJwk()] },
+    });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ name: 'Renamed', scopes: ['overdue:read'], noticeDays: 14, overdueThresholdDays: 30, pushEndpoint: null, status: 'ACTIVE' });
+    expect(res.json()).toMatchObject({
+      name: 'Renamed',
+      scopes: ['overdue:read'],
+      noticeDays: 14,
+      overdueThresholdDays: 30,
+      pushEndpoint: null,
+      status: 'ACTIVE',
+    });
     expect(res.json().jwks.keys.map((k: { kid: string }) => k.kid)).toEqual([newKey.kid]);
 
     const suspended = await patch(bank.code, { status: 'SUSPENDED' });
@@ -169,10 +220,10 @@ describe('operator API: /v1/admin/partners', () => {
 
     const actions = await app
       .get(DataSource)
-      .query(
-        `SELECT action FROM audit_inbox WHERE resource_id = ? UNION ALL SELECT action FROM audit_events WHERE resource_id = ?`,
-        [bank.code, bank.code],
-      );
+      .query(`SELECT action FROM audit_inbox WHERE resource_id = ? UNION ALL SELECT action FROM audit_events WHERE resource_id = ?`, [
+        bank.code,
+        bank.code,
+      ]);
     expect(actions.map((r: { action: string }) => r.action).sort()).toEqual(['partner.created', 'partner.suspended', 'partner.updated']);
   });
 
@@ -220,7 +271,11 @@ describe('operator API: /v1/admin/partners', () => {
       const res = await post(bank.registration(), { authorization: `Bearer ${platformToken([role])}` });
       expect(res.statusCode).toBe(403);
     }
-    const listed = await inject(app, { method: 'GET', url: '/v1/admin/partners', headers: { authorization: `Bearer ${platformToken(['user'])}` } });
+    const listed = await inject(app, {
+      method: 'GET',
+      url: '/v1/admin/partners',
+      headers: { authorization: `Bearer ${platformToken(['user'])}` },
+    });
     expect(listed.statusCode).toBe(403);
   });
 });

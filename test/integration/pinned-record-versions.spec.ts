@@ -1,6 +1,7 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource, QueryRunner } from 'typeorm';
+
 import { OffersRepository } from '../../src/modules/offers/offers.repository';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { eventually, startHttpApp, startWorker } from '../support/app';
@@ -31,12 +32,17 @@ describe('pinned credit record versions', () => {
       payload: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
     });
   /** A newer snapshot (asOf 2026-11-21) with another score: the record's next version. */
-  const newerSnapshot = (userId: string, score: number) => platformPost('/v1/platform/credit-records', [{ ...creditRecordLine(userId), asOf: '2026-11-21', score }]);
+  const newerSnapshot = (userId: string, score: number) =>
+    platformPost('/v1/platform/credit-records', [{ ...creditRecordLine(userId), asOf: '2026-11-21', score }]);
 
   const snapshotsOf = (userId: string): Promise<Array<{ record_version: number; score: number; current_dpd: number }>> =>
     db.query('SELECT record_version, score, current_dpd FROM credit_record_snapshots WHERE user_id = ? ORDER BY record_version', [userId]);
   const recordOf = async (userId: string) =>
-    (await db.query('SELECT record_version, score, current_dpd FROM credit_records WHERE user_id = ?', [userId]))[0] as { record_version: number; score: number; current_dpd: number };
+    (await db.query('SELECT record_version, score, current_dpd FROM credit_records WHERE user_id = ?', [userId]))[0] as {
+      record_version: number;
+      score: number;
+      current_dpd: number;
+    };
   const pinnedVersions = async (userId: string, productCode: string): Promise<number[]> =>
     (
       await db.query(
@@ -101,7 +107,8 @@ describe('pinned credit record versions', () => {
 
   it('copies a pinned version before a repayment update replaces it, and only that version', async () => {
     const u = users[2];
-    const update = (currentDpd: number, asOf: string) => platformPost('/v1/platform/repayment-status', [{ userId: u, currentDpd, overdueAmount: '10.00', asOf }]);
+    const update = (currentDpd: number, asOf: string) =>
+      platformPost('/v1/platform/repayment-status', [{ userId: u, currentDpd, overdueAmount: '10.00', asOf }]);
     expect((await update(5, '2026-11-21')).json()).toMatchObject({ accepted: 1 });
     expect((await update(9, '2026-11-22')).json()).toMatchObject({ accepted: 1 });
 

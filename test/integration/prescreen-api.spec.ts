@@ -1,9 +1,11 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { register as registerPrescreenCli } from '../../src/cli/commands/prescreen';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Worker } from 'bullmq';
+import { Command } from 'commander';
+import { DataSource } from 'typeorm';
+
+import { register as registerPrescreenCli } from '../../src/cli/commands/prescreen';
 import { AppConfigService } from '../../src/infra/config/app-config';
 import { outboxJobId } from '../../src/infra/outbox/outbox.service';
 import { JobContext } from '../../src/infra/queues/job-handler.decorator';
@@ -100,7 +102,10 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
         startedAt: null,
         finishedAt: null,
       });
-      const outbox = await db.query("SELECT queue, status FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_VALUE(payload, '$.runId') = ?", [id.slice(4)]);
+      const outbox = await db.query(
+        "SELECT queue, status FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_VALUE(payload, '$.runId') = ?",
+        [id.slice(4)],
+      );
       expect(outbox).toEqual([{ queue: 'prescreening', status: 'PENDING' }]);
       const audit = await db.query(
         `SELECT actor_type, http_status, details FROM audit_inbox WHERE action = 'prescreen_run.created' AND resource_id = ?
@@ -115,7 +120,10 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const again = await startRun(code, undefined, headers);
       expect(again.statusCode).toBe(202);
       expect(again.json()).toEqual({ id });
-      const [count] = await db.query('SELECT COUNT(*) AS n FROM prescreen_runs r JOIN card_products p ON p.id = r.product_id WHERE p.code = ?', [code]);
+      const [count] = await db.query(
+        'SELECT COUNT(*) AS n FROM prescreen_runs r JOIN card_products p ON p.id = r.product_id WHERE p.code = ?',
+        [code],
+      );
       expect(Number(count.n)).toBe(1);
     });
 
@@ -139,7 +147,10 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const refused = await startRun(suspended);
       expect(refused.statusCode).toBe(409);
       expect(refused.json().type).toBe('https://errors.referral-gateway.dev/card-product-suspended');
-      const [runs] = await db.query('SELECT COUNT(*) AS n FROM prescreen_runs r JOIN card_products p ON p.id = r.product_id WHERE p.code IN (?)', [[code, suspended]]);
+      const [runs] = await db.query(
+        'SELECT COUNT(*) AS n FROM prescreen_runs r JOIN card_products p ON p.id = r.product_id WHERE p.code IN (?)',
+        [[code, suspended]],
+      );
       expect(Number(runs.n)).toBe(0);
     });
   });
@@ -170,9 +181,16 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const chunks = planned.chunks;
       const [rows] = await db.query('SELECT COUNT(*) AS n FROM prescreen_chunks WHERE run_id = ?', [runId]);
       expect(Number(rows.n)).toBe(chunks);
-      const [queued] = await db.query("SELECT COUNT(*) AS n FROM outbox WHERE job_name = 'prescreen.chunk' AND JSON_VALUE(payload, '$.runId') = ?", [runId]);
+      const [queued] = await db.query(
+        "SELECT COUNT(*) AS n FROM outbox WHERE job_name = 'prescreen.chunk' AND JSON_VALUE(payload, '$.runId') = ?",
+        [runId],
+      );
       expect(Number(queued.n)).toBe(chunks);
-      expect((await getRun(id)).json()).toMatchObject({ status: 'RUNNING', progress: { chunksDone: 0, chunks }, startedAt: expect.any(String) });
+      expect((await getRun(id)).json()).toMatchObject({
+        status: 'RUNNING',
+        progress: { chunksDone: 0, chunks },
+        startedAt: expect.any(String),
+      });
 
       for (let chunkNo = 0; chunkNo < chunks; chunkNo++) {
         expect(await jobs.chunk({ runId, chunkNo, correlationId: 't' }, ctx(1))).toMatchObject({ evaluated: expect.any(Number) });
@@ -199,10 +217,10 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const runId = id.slice(4);
       await jobs.plan({ runId, correlationId: 't' }, ctx(1));
       // A pinned definition the engine cannot compile (stored rules are normally validated): every attempt fails.
-      await db.query(
-        `UPDATE card_product_versions v JOIN card_products p ON p.id = v.product_id SET v.criteria = ? WHERE p.code = ?`,
-        [JSON.stringify([{ field: 'no.such.field', op: '>=', value: 1, reason: 'X' }]), code],
-      );
+      await db.query(`UPDATE card_product_versions v JOIN card_products p ON p.id = v.product_id SET v.criteria = ? WHERE p.code = ?`, [
+        JSON.stringify([{ field: 'no.such.field', op: '>=', value: 1, reason: 'X' }]),
+        code,
+      ]);
       await expect(jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(1))).rejects.toThrow();
       expect((await getRun(id)).json()).toMatchObject({ status: 'RUNNING', finishedAt: null });
 
@@ -234,7 +252,11 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       await db.query(`UPDATE outbox SET status = 'ENQUEUED', enqueued_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?`, [outboxId]);
       // What BullMQ does to a job whose workers keep dying mid-job: fails it for good, without any handler or hook of ours.
       const config = api.get(AppConfigService).values;
-      const lost = new Worker('prescreening', null, { connection: bullConnection(config.redisUrl), prefix: config.redisPrefix, autorun: false });
+      const lost = new Worker('prescreening', null, {
+        connection: bullConnection(config.redisUrl),
+        prefix: config.redisPrefix,
+        autorun: false,
+      });
       try {
         const job = await lost.getNextJob('lost-worker');
         expect(job?.id).toBe(jobId);
@@ -258,7 +280,11 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       }
       expect(attempts).toBeGreaterThanOrEqual(2);
       const failed = (await getRun(id)).json();
-      expect(failed).toMatchObject({ status: 'FAILED', failureReason: 'planning was abandoned by the job queue', finishedAt: expect.any(String) });
+      expect(failed).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'planning was abandoned by the job queue',
+        finishedAt: expect.any(String),
+      });
       expect(await db.query('SELECT status, last_error FROM outbox WHERE id = ?', [outboxId])).toEqual([
         { status: 'FAILED', last_error: 'job stalled more than allowable limit' },
       ]);

@@ -1,18 +1,20 @@
-import { INestApplicationContext } from '@nestjs/common';
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Command } from 'commander';
 import { DataSource } from 'typeorm';
+
 import { register as registerPrescreenCli } from '../../src/cli/commands/prescreen';
 import { importLines, syntheticLines } from '../../src/modules/credit-records/credit-records.bulk-import';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
 import {
   CriteriaRule,
   evaluableRecordFromRow,
-  evaluateRecord,
   EVALUATED_COLUMNS,
+  evaluateRecord,
   EXCLUSION_REASONS,
   ExclusionContext,
   ExclusionFactsRepository,
@@ -72,7 +74,8 @@ describe('pre-screen runs over 100,000 users', () => {
     expect(res.statusCode).toBe(200);
     return res.json();
   };
-  const userGet = (sub: string, url: string) => inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${platformToken(['user'], sub)}` } });
+  const userGet = (sub: string, url: string) =>
+    inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${platformToken(['user'], sub)}` } });
   const startRun = async (code: string, payload?: object) => {
     const res = await post(`/v1/admin/card-products/${code}/prescreen-runs`, payload);
     expect(res.statusCode).toBe(202);
@@ -80,10 +83,14 @@ describe('pre-screen runs over 100,000 users', () => {
     return res.json().id as string;
   };
   const untilEnded = (id: string, timeoutMs = 90_000) =>
-    eventually(async () => {
-      const run = await getRun(id);
-      return run.status === 'COMPLETED' || run.status === 'FAILED' ? run : undefined;
-    }, timeoutMs, 200);
+    eventually(
+      async () => {
+        const run = await getRun(id);
+        return run.status === 'COMPLETED' || run.status === 'FAILED' ? run : undefined;
+      },
+      timeoutMs,
+      200,
+    );
   const productId = async (code: string) => String((await db.query('SELECT id FROM card_products WHERE code = ?', [code]))[0].id);
 
   /** What the run must find, computed independently: the in-process evaluator over every current record. */
@@ -144,7 +151,9 @@ describe('pre-screen runs over 100,000 users', () => {
     api = await startHttpApp('api');
     db = api.get(DataSource);
     const service = api.get(CreditRecordsService);
-    const ingested = await importLines(service, syntheticLines({ users: USERS, seed: 'prescreen', userIdPrefix: PREFIX }), { batchLines: 10_000 });
+    const ingested = await importLines(service, syntheticLines({ users: USERS, seed: 'prescreen', userIdPrefix: PREFIX }), {
+      batchLines: 10_000,
+    });
     expect(ingested).toMatchObject({ accepted: USERS, rejected: 0 });
     // A newer snapshot for 500 users: their offers must pin record version 2.
     const newer = await importLines(service, syntheticLines({ users: 500, seed: 'prescreen-2', userIdPrefix: PREFIX, asOf: '2026-11-21' }));
@@ -169,7 +178,10 @@ describe('pre-screen runs over 100,000 users', () => {
       ],
     ]);
     await db.query('INSERT INTO partner_delinquencies (partner_id, user_id, dpd, amount_overdue, as_of) VALUES ?', [
-      [...rows(range(5000, 25), (u) => [otherId, u, 15, '120.00', '2026-11-01']), ...rows(range(6000, 10), (u) => [otherId, u, 0, '0.00', '2026-11-01'])],
+      [
+        ...rows(range(5000, 25), (u) => [otherId, u, 15, '120.00', '2026-11-01']),
+        ...rows(range(6000, 10), (u) => [otherId, u, 0, '0.00', '2026-11-01']),
+      ],
     ]);
 
     const product = (code: string) => ({
@@ -262,7 +274,9 @@ describe('pre-screen runs over 100,000 users', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ prescreenOptOut: true, offersWithdrawn: 1, updatedAt: expect.any(String) });
     expect((await userGet(optedOut, '/v1/me/offers')).json()).toEqual({ data: [], nextCursor: null });
-    expect(await db.query('SELECT status, live_key FROM offers WHERE user_id = ?', [optedOut])).toEqual([{ status: 'WITHDRAWN', live_key: null }]);
+    expect(await db.query('SELECT status, live_key FROM offers WHERE user_id = ?', [optedOut])).toEqual([
+      { status: 'WITHDRAWN', live_key: null },
+    ]);
 
     const audit = await db.query(
       `SELECT actor_type, actor_id, subject_user_hash, details FROM audit_inbox WHERE action = 'user.preferences.updated' AND request_id = ?
@@ -300,7 +314,10 @@ describe('pre-screen runs over 100,000 users', () => {
     expect(run.progress.chunks).toBe(Math.floor(secondRun.evaluated / 20_000) + 1);
 
     expect(await liveOffers(productA)).toEqual(secondRun.eligibleUsers);
-    expect(await db.query('SELECT status FROM offers WHERE user_id = ? ORDER BY id', [expiredUser])).toEqual([{ status: 'EXPIRED' }, { status: 'LIVE' }]);
+    expect(await db.query('SELECT status FROM offers WHERE user_id = ? ORDER BY id', [expiredUser])).toEqual([
+      { status: 'EXPIRED' },
+      { status: 'LIVE' },
+    ]);
     expect(await db.query('SELECT status FROM offers WHERE user_id = ?', [optedOut])).toEqual([{ status: 'WITHDRAWN' }]);
   });
 

@@ -1,11 +1,21 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { PartnerBankClient } from '../support/bank-client';
 import { GATEWAY, inject, platformToken, uniqueCode } from '../support/partner-client';
-import { ALL_SHARED_FIELDS, apply, createProduct, ingest, prescreen, registerPartner, TEST_COHORT, userIds } from '../support/referral-flow';
+import {
+  ALL_SHARED_FIELDS,
+  apply,
+  createProduct,
+  ingest,
+  prescreen,
+  registerPartner,
+  TEST_COHORT,
+  userIds,
+} from '../support/referral-flow';
 
 /**
  * The whole referral path on real MariaDB and Redis, over a real socket: ingest → pre-screen → offer → consent →
@@ -57,12 +67,16 @@ describe('referral end to end', () => {
 
   it('delivers a verifiable referral file to the bank, once packaged by the worker', async () => {
     // Packaging runs in the worker (outbox → BullMQ); the bank learns of READY from its list (or its event feed).
-    const listed = await eventually(async () => {
-      const res = await bank.listReferrals({ status: 'READY' });
-      return res.body.data?.find((r: { id: string }) => r.id === referralId);
-    }, 20_000, 100);
+    const listed = await eventually(
+      async () => {
+        const res = await bank.listReferrals({ status: 'READY' });
+        return res.body.data?.find((r: { id: string }) => r.id === referralId);
+      },
+      20_000,
+      100,
+    );
     expect(listed).toEqual({ id: referralId, productCode, status: 'READY', createdAt: expect.any(String), expiresAt: expect.any(String) });
-    const events = await db.query("SELECT event_type, txn FROM partner_events WHERE txn = ?", [referralId]);
+    const events = await db.query('SELECT event_type, txn FROM partner_events WHERE txn = ?', [referralId]);
     expect(events).toEqual([{ event_type: 'referral.ready', txn: referralId }]);
 
     const fetched = await bank.fetchReferral(referralId);
@@ -78,11 +92,23 @@ describe('referral end to end', () => {
       id: referralId,
       productCode,
       applicant: { userRef: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), name: 'Applicant 0', kycLevel: 2 },
-      creditRecord: { asOf: '2026-11-20', score: 712, riskGrade: 'A', creditLimit: '15000.00', balance: '3200.50', accountOpenedAt: '2019-04-01',
+      creditRecord: {
+        asOf: '2026-11-20',
+        score: 712,
+        riskGrade: 'A',
+        creditLimit: '15000.00',
+        balance: '3200.50',
+        accountOpenedAt: '2019-04-01',
         repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0 },
-        consumption: { orders12m: TEST_COHORT, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8 } },
+        consumption: { orders12m: TEST_COHORT, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8 },
+      },
       prescreen: { runId: expect.stringMatching(/^run_/), evaluatedAt: expect.any(String), criteriaVersion: 1 },
-      consent: { id: expect.stringMatching(/^cns_/), textVersion: 1, textSha256: expect.stringMatching(/^[0-9a-f]{64}$/), grantedAt: expect.any(String) },
+      consent: {
+        id: expect.stringMatching(/^cns_/),
+        textVersion: 1,
+        textSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        grantedAt: expect.any(String),
+      },
     });
     // Nothing the product does not share, and nothing the API does not define, ever leaves.
     expect(Object.keys(referral.creditRecord.repayment)).not.toContain('overdueAmount');
@@ -97,18 +123,31 @@ describe('referral end to end', () => {
   });
 
   it('records the fetch in the disclosure ledger and the audit trail, both visible to the right readers', async () => {
-    const [row] = await db.query("SELECT kind, shared_fields, artefact_sha256, request_id FROM disclosures WHERE referral_id = ?", [referralId.slice(4)]);
+    const [row] = await db.query('SELECT kind, shared_fields, artefact_sha256, request_id FROM disclosures WHERE referral_id = ?', [
+      referralId.slice(4),
+    ]);
     const [file] = await db.query('SELECT file_sha256 FROM referrals WHERE id = ?', [referralId.slice(4)]);
     expect(row).toMatchObject({ kind: 'REFERRAL_FILE', artefact_sha256: file.file_sha256, request_id: expect.any(String) });
 
     const subject = api.get(AuditWriter).subjectHash(userId);
     const disclosed = await auditRows(db, "action = 'referral.file.disclosed' AND resource_id = ?", [referralId]);
-    expect(disclosed).toEqual([expect.objectContaining({ actor_id: bank.options.clientId, subject_user_hash: subject, outcome: 'SUCCESS' })]);
+    expect(disclosed).toEqual([
+      expect.objectContaining({ actor_id: bank.options.clientId, subject_user_hash: subject, outcome: 'SUCCESS' }),
+    ]);
 
-    const mine = await inject(api, { method: 'GET', url: '/v1/me/disclosures', headers: { authorization: `Bearer ${platformToken(['user'], userId)}` } });
+    const mine = await inject(api, {
+      method: 'GET',
+      url: '/v1/me/disclosures',
+      headers: { authorization: `Bearer ${platformToken(['user'], userId)}` },
+    });
     expect(mine.statusCode).toBe(200);
     expect(mine.json().data).toEqual([
-      expect.objectContaining({ partner: { code: bank.options.clientId, name: `Bank ${bank.options.clientId}` }, kind: 'REFERRAL_FILE', referralId, sharedFields: ALL_SHARED_FIELDS }),
+      expect.objectContaining({
+        partner: { code: bank.options.clientId, name: `Bank ${bank.options.clientId}` },
+        kind: 'REFERRAL_FILE',
+        referralId,
+        sharedFields: ALL_SHARED_FIELDS,
+      }),
     ]);
 
     const officer = `officer-${Date.now()}`;
@@ -143,6 +182,10 @@ describe('referral end to end', () => {
     const calls = await auditRows(db, "action = 'partner_api.call' AND actor_id = ? AND http_status = 404", [otherBank.options.clientId]);
     expect(calls.length).toBeGreaterThanOrEqual(3);
     // No disclosure was recorded for the refused fetches.
-    expect(await db.query('SELECT COUNT(*) AS n FROM disclosures WHERE partner_id = (SELECT id FROM partners WHERE code = ?)', [otherBank.options.clientId])).toEqual([{ n: '0' }]);
+    expect(
+      await db.query('SELECT COUNT(*) AS n FROM disclosures WHERE partner_id = (SELECT id FROM partners WHERE code = ?)', [
+        otherBank.options.clientId,
+      ]),
+    ).toEqual([{ n: '0' }]);
   });
 });

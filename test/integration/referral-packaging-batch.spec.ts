@@ -1,6 +1,7 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { PartnerEvents } from '../../src/modules/events/partner-events.service';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { SigningService } from '../../src/modules/signing/signing.service';
@@ -95,9 +96,14 @@ describe('batched referral packaging', () => {
   it('packages a batch split between concurrent jobs once each, skipping withdrawn and consent-revoked referrals', async () => {
     // refsA[10]: withdrawn by the applicant; refsA[20]: consent revoked (withdraws it too); refsA[30]: consent
     // REVOKED while the referral is still PACKAGING (the defensive check: nothing is built under it).
-    expect((await inject(api, { method: 'POST', url: `/v1/me/applications/${refsA[10]}/withdraw`, headers: userHeaders(users[10]) })).statusCode).toBe(200);
+    expect(
+      (await inject(api, { method: 'POST', url: `/v1/me/applications/${refsA[10]}/withdraw`, headers: userHeaders(users[10]) })).statusCode,
+    ).toBe(200);
     const consentOf = async (ref: string) => (await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(ref)]))[0].consent_id;
-    expect((await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${await consentOf(refsA[20])}`, headers: userHeaders(users[20]) })).statusCode).toBeLessThan(300);
+    expect(
+      (await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${await consentOf(refsA[20])}`, headers: userHeaders(users[20]) }))
+        .statusCode,
+    ).toBeLessThan(300);
     await db.query("UPDATE consents SET status = 'REVOKED', revoked_at = NOW(3) WHERE id = ?", [await consentOf(refsA[30])]);
     const skipped = new Set([refsA[10], refsA[20], refsA[30]]);
 
@@ -106,11 +112,20 @@ describe('batched referral packaging', () => {
     for (const o of outcomes) expect(['packaged', 'already-packaged']).toContain(o.outcome);
     const rows = await written(refsA);
     for (const row of rows) {
-      if (skipped.has(row.ref)) expect(row).toMatchObject({ status: row.ref === refsA[30] ? 'PACKAGING' : 'WITHDRAWN', file: false, timeline: 0, events: 0, audits: 0 });
+      if (skipped.has(row.ref))
+        expect(row).toMatchObject({
+          status: row.ref === refsA[30] ? 'PACKAGING' : 'WITHDRAWN',
+          file: false,
+          timeline: 0,
+          events: 0,
+          audits: 0,
+        });
       else expect(row).toMatchObject({ status: 'READY', file: true, timeline: 1, events: 1, audits: 1 });
     }
     // Bank B's referrals are another partner's: never in bank A's batches.
-    expect(await count("SELECT COUNT(*) AS n FROM referrals WHERE id IN (?) AND status = 'PACKAGING'", [refsB.map(key)])).toBe(refsB.length);
+    expect(await count("SELECT COUNT(*) AS n FROM referrals WHERE id IN (?) AND status = 'PACKAGING'", [refsB.map(key)])).toBe(
+      refsB.length,
+    );
 
     // The files and SETs verify; each SET's jti is its event row's id and names its own referral.
     const signing = api.get(SigningService);
@@ -118,7 +133,15 @@ describe('batched referral packaging', () => {
     // Built by SigningService.signMany: the header `sign` writes (alg, typ, kid in that order).
     expect(Object.keys(JSON.parse(Buffer.from(one.file_jws.split('.')[0], 'base64url').toString()))).toEqual(['alg', 'typ', 'kid']);
     const file = await signing.verify('referral', one.file_jws, { audience: bankA.code });
-    expect(file).toMatchObject({ sub: refsA[40], jti: one.file_jti, referral: { id: refsA[40], applicant: { userRef: expect.any(String), name: expect.any(String) }, creditRecord: { asOf: '2026-11-20', score: 712 } } });
+    expect(file).toMatchObject({
+      sub: refsA[40],
+      jti: one.file_jti,
+      referral: {
+        id: refsA[40],
+        applicant: { userRef: expect.any(String), name: expect.any(String) },
+        creditRecord: { asOf: '2026-11-20', score: 712 },
+      },
+    });
     const [event] = await db.query(
       "SELECT id, set_jws FROM partner_events WHERE txn = ? AND event_type = 'referral.ready' AND partner_id = (SELECT id FROM partners WHERE code = ?)",
       [refsA[40], bankA.code],
@@ -185,7 +208,8 @@ describe('batched referral packaging', () => {
     release();
     await expect(first).rejects.toThrow('worker killed mid-batch');
     // Nothing of the rolled-back batch remains: no file, event, timeline row or audit entry below the waiting job's.
-    for (const row of (await written(refsB)).slice(0, 3)) expect(row).toMatchObject({ status: 'PACKAGING', file: false, timeline: 0, events: 0, audits: 0 });
+    for (const row of (await written(refsB)).slice(0, 3))
+      expect(row).toMatchObject({ status: 'PACKAGING', file: false, timeline: 0, events: 0, audits: 0 });
 
     expect(await second).toMatchObject({ outcome: 'packaged' });
     spy.mockRestore();

@@ -1,7 +1,8 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+
 import { securityHeaders } from '../../src/infra/http/http-app.factory';
-import { adminHeaders } from '../support/partner-client';
 import { startHttpApp } from '../support/app';
+import { adminHeaders } from '../support/partner-client';
 
 /**
  * Helmet's headers are computed once (securityHeaders) instead of by the plugin on every request: every answer still
@@ -28,7 +29,7 @@ describe('security headers', () => {
     });
     expect(headers['content-security-policy']).toContain("default-src 'self'");
     expect(headers['content-security-policy']).toContain("script-src 'self' 'unsafe-inline'");
-    expect(headers['content-security-policy']).toContain('img-src \'self\' data: validator.swagger.io');
+    expect(headers['content-security-policy']).toContain("img-src 'self' data: validator.swagger.io");
   });
 
   it('are on every kind of answer', async () => {

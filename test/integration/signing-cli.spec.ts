@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+
 import { register as registerAudit } from '../../src/cli/commands/audit';
 import { register as registerKeys } from '../../src/cli/commands/keys';
 

@@ -1,13 +1,15 @@
+import { generateKeyPairSync } from 'node:crypto';
+
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { generateKeyPairSync } from 'node:crypto';
 import * as jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
+
 import { UnauthorizedError } from '../../src/common/errors';
-import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
 import { AuditChainer } from '../../src/modules/audit/audit-chainer.service';
+import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
+import { ARTEFACT_TYP, ArtefactKind, SigningService } from '../../src/modules/signing/signing.service';
 import { SigningKeyRotation } from '../../src/modules/signing/signing-key.rotation';
-import { ArtefactKind, ARTEFACT_TYP, SigningService } from '../../src/modules/signing/signing.service';
 import { startHttpApp, testConfig } from '../support/app';
 
 const ISSUER = 'http://gateway.test';
@@ -19,8 +21,7 @@ describe('signing keys, JWKS and artefacts', () => {
   let signing: SigningService;
   let db: DataSource;
   const http = () => app.getHttpAdapter().getInstance();
-  const adminToken = (roles: ('admin' | 'user')[] = ['admin']) =>
-    mintDevelopmentPlatformToken(testConfig(), { sub: 'op-alice', roles });
+  const adminToken = (roles: ('admin' | 'user')[] = ['admin']) => mintDevelopmentPlatformToken(testConfig(), { sub: 'op-alice', roles });
   // A fresh key set per check, so jose's own cache never hides what the endpoint serves now.
   const remoteJwks = () => createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), { cooldownDuration: 0 });
   const activeKids = async () =>
@@ -80,7 +81,11 @@ describe('signing keys, JWKS and artefacts', () => {
   });
 
   it('never accepts one kind as another, a wrong audience, an expired or a forged token', async () => {
-    const access = await signing.sign('access-token', { scope: 'referrals:read' }, { audience: ISSUER, subject: 'XB', expiresInSeconds: 900 });
+    const access = await signing.sign(
+      'access-token',
+      { scope: 'referrals:read' },
+      { audience: ISSUER, subject: 'XB', expiresInSeconds: 900 },
+    );
     await expect(signing.verify('referral', access.token, { audience: ISSUER })).rejects.toThrow(UnauthorizedError);
     const referral = await signing.sign('referral', {}, { audience: 'XB', expiresInSeconds: 900 });
     await expect(signing.verify('access-token', referral.token, { audience: 'XB' })).rejects.toThrow(UnauthorizedError);
@@ -94,7 +99,9 @@ describe('signing keys, JWKS and artefacts', () => {
     const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const claims = { iss: ISSUER, aud: 'XB' };
     const header = { alg: 'ES256' as const, typ: 'referral+jwt', kid: referral.kid };
-    await expect(signing.verify('referral', jwt.sign(claims, foreign, { algorithm: 'ES256', header, expiresIn: 60 }), { audience: 'XB' })).rejects.toThrow(UnauthorizedError);
+    await expect(
+      signing.verify('referral', jwt.sign(claims, foreign, { algorithm: 'ES256', header, expiresIn: 60 }), { audience: 'XB' }),
+    ).rejects.toThrow(UnauthorizedError);
     const hs = jwt.sign(claims, 'x'.repeat(32), { algorithm: 'HS256', header: { ...header, alg: 'HS256' }, expiresIn: 60 });
     await expect(signing.verify('referral', hs, { audience: 'XB' })).rejects.toThrow(UnauthorizedError);
     const unknown = jwt.sign(claims, foreign, { algorithm: 'ES256', header: { ...header, kid: 'nope' }, expiresIn: 60 });
@@ -163,7 +170,10 @@ describe('signing keys, JWKS and artefacts', () => {
     expect(old.private_key_enc).toBeNull();
     expect(new Date(old.signed_until).getTime()).toBeGreaterThanOrEqual(before.expiresAt.getTime());
     await app.get(AuditChainer).drain();
-    const audit = await db.query(`SELECT actor_type, actor_id, request_id, outcome, details FROM audit_events WHERE action = 'signing_key.rotated' AND resource_id = ?`, [rotated.kid]);
+    const audit = await db.query(
+      `SELECT actor_type, actor_id, request_id, outcome, details FROM audit_events WHERE action = 'signing_key.rotated' AND resource_id = ?`,
+      [rotated.kid],
+    );
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: 'admin', actor_id: 'op-alice', request_id: 'rotate-1', outcome: 'SUCCESS' });
     expect(JSON.parse(audit[0].details)).toEqual({ alg: 'ES256', previousKid: before.kid });

@@ -2,10 +2,11 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import { MetricsService } from '../../src/infra/metrics/metrics.service';
 import { OutboxRelay } from '../../src/infra/outbox/outbox.relay';
 import { outboxJobId } from '../../src/infra/outbox/outbox.service';
 import { JobQueues } from '../../src/infra/queues/job-queues';
-import { MetricsService } from '../../src/infra/metrics/metrics.service';
 import { ReferralSlaProcessor } from '../../src/modules/sla/referral-sla.processor';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
@@ -36,10 +37,15 @@ describe('decision SLA and expiry', () => {
   const users = userIds(6);
   const key = (publicId: string) => publicId.replace(/^ref_/, '');
 
-  const referral = async (id: string) => (await db.query('SELECT status, sla_breached_at, expires_at, created_at FROM referrals WHERE id = ?', [key(id)]))[0];
+  const referral = async (id: string) =>
+    (await db.query('SELECT status, sla_breached_at, expires_at, created_at FROM referrals WHERE id = ?', [key(id)]))[0];
   const slaOutbox = async (id: string, job: string) =>
-    db.query(`SELECT id, status, delay_ms FROM outbox WHERE queue = 'sla' AND job_name = ? AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.referralId')) = ? ORDER BY id`, [job, key(id)]);
-  const events = async (id: string, type: string) => db.query('SELECT id, dedupe_key FROM partner_events WHERE txn = ? AND event_type = ?', [id, type]);
+    db.query(
+      `SELECT id, status, delay_ms FROM outbox WHERE queue = 'sla' AND job_name = ? AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.referralId')) = ? ORDER BY id`,
+      [job, key(id)],
+    );
+  const events = async (id: string, type: string) =>
+    db.query('SELECT id, dedupe_key FROM partner_events WHERE txn = ? AND event_type = ?', [id, type]);
   const openApplication = async (id: string) =>
     db.query(`SELECT 1 FROM partner_relationships WHERE referral_id = ? AND kind = 'OPEN_APPLICATION'`, [key(id)]);
   const auditActions = async (id: string) =>
@@ -49,7 +55,8 @@ describe('decision SLA and expiry', () => {
         [id, id],
       )
     ).map((r: { action: string }) => r.action);
-  const lateList = (query: string, headers: Record<string, string> = adminHeaders()) => inject(api, { method: 'GET', url: `/v1/admin/referrals/late${query}`, headers });
+  const lateList = (query: string, headers: Record<string, string> = adminHeaders()) =>
+    inject(api, { method: 'GET', url: `/v1/admin/referrals/late${query}`, headers });
   const pastDeadline = (id: string, ms: number) =>
     db.query('UPDATE referrals SET expires_at = NOW(3) - INTERVAL ? MICROSECOND WHERE id = ?', [ms * 1000, key(id)]);
   const waitReady = (id: string) => eventually(async () => (await referral(id)).status === 'READY', 30_000, 100);
@@ -91,7 +98,11 @@ describe('decision SLA and expiry', () => {
     expect(await openApplication(id)).toEqual([]);
     expect(await auditActions(id)).toEqual(expect.arrayContaining(['referral.sla.breached', 'referral.expired']));
     // The applicant's timeline shows the move, made by the system.
-    const app = await inject(api, { method: 'GET', url: `/v1/me/applications/${id}`, headers: { authorization: `Bearer ${platformToken(['user'], users[1])}` } });
+    const app = await inject(api, {
+      method: 'GET',
+      url: `/v1/me/applications/${id}`,
+      headers: { authorization: `Bearer ${platformToken(['user'], users[1])}` },
+    });
     expect(app.json().status).toBe('EXPIRED');
     // No longer late: an expired referral is final.
     expect(await lateList(`?partner=${bank.code}`).then((res) => res.json().data.map((r: { id: string }) => r.id))).not.toContain(id);
@@ -109,7 +120,8 @@ describe('decision SLA and expiry', () => {
 
     const metrics = api.get(MetricsService);
     const breaches = async () =>
-      (await metrics.referralSlaBreaches.get()).values.find((v) => v.labels.partner === bank.code && v.labels.product === longProduct)?.value ?? 0;
+      (await metrics.referralSlaBreaches.get()).values.find((v) => v.labels.partner === bank.code && v.labels.product === longProduct)
+        ?.value ?? 0;
     const before = await breaches();
     await pastDeadline(id, 1_000);
     expect(await processor.check({ referralId: key(id), correlationId: 'test' })).toEqual({ outcome: 'flagged' });

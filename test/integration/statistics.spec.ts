@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { dataSourceOf, startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
@@ -40,19 +41,48 @@ describe('partner statistics', () => {
   }
 
   /** One referral created at `createdAt`, decided `decidedAfterSeconds` later (when given). */
-  async function referral(p: { partnerId: string; productId: string; consentId: string }, status: string, createdAt: string, decidedAfterSeconds?: number, breached = false) {
+  async function referral(
+    p: { partnerId: string; productId: string; consentId: string },
+    status: string,
+    createdAt: string,
+    decidedAfterSeconds?: number,
+    breached = false,
+  ) {
     await db.query(
       `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status,
                               created_at, expires_at, decided_at, sla_breached_at)
        VALUES ('stat-user', ?, ?, 1, ?, ?, 1, 1, REPEAT('a', 43), ?, ?, ? + INTERVAL 72 HOUR,
                IF(? IS NULL, NULL, ? + INTERVAL ? * 1000000 MICROSECOND), IF(?, ? + INTERVAL 72 HOUR, NULL))`,
-      [p.partnerId, p.productId, offerSeq++, p.consentId, status, createdAt, createdAt, decidedAfterSeconds ?? null, createdAt, decidedAfterSeconds ?? 0, breached, createdAt],
+      [
+        p.partnerId,
+        p.productId,
+        offerSeq++,
+        p.consentId,
+        status,
+        createdAt,
+        createdAt,
+        decidedAfterSeconds ?? null,
+        createdAt,
+        decidedAfterSeconds ?? 0,
+        breached,
+        createdAt,
+      ],
     );
   }
 
   const stats = (query: string, headers: Record<string, string> = adminHeaders()) =>
     inject(api, { method: 'GET', url: `/v1/admin/statistics/referrals${query}`, headers });
-  const zero = { PACKAGING: 0, READY: 0, DELIVERED: 0, ACKNOWLEDGED: 0, PENDING_REVIEW: 0, APPROVED: 0, DECLINED: 0, WITHDRAWN: 0, EXPIRED: 0 };
+  const zero = {
+    PACKAGING: 0,
+    READY: 0,
+    DELIVERED: 0,
+    ACKNOWLEDGED: 0,
+    PENDING_REVIEW: 0,
+    APPROVED: 0,
+    DECLINED: 0,
+    WITHDRAWN: 0,
+    EXPIRED: 0,
+  };
 
   beforeAll(async () => {
     api = await startHttpApp();
@@ -133,7 +163,9 @@ describe('partner statistics', () => {
     ]);
     // A window with nothing decided: no rate, no times.
     const p1Late = (await stats(`?product=${p1}&from=2030-01-01T12:00:00Z`)).json().data;
-    expect(p1Late).toEqual([expect.objectContaining({ total: 1, approvalRate: 1, timeToDecisionSeconds: { count: 1, median: 400, p90: 400 } })]);
+    expect(p1Late).toEqual([
+      expect.objectContaining({ total: 1, approvalRate: 1, timeToDecisionSeconds: { count: 1, median: 400, p90: 400 } }),
+    ]);
     expect((await stats(`?partner=${bankB.code}&from=2031-01-01`)).json().data).toEqual([]);
   });
 

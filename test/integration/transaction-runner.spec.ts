@@ -1,5 +1,6 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
 import { startHttpApp } from '../support/app';
 

@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
+
 import { DataSource } from 'typeorm';
+
 import { OutboxProbe } from '../../src/infra/outbox/outbox-probe';
 import { eventually, startWorker } from '../support/app';
 

@@ -1,11 +1,12 @@
 import { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { AppModule, ProcessRole } from '../../src/app.module';
 import { AppConfig } from '../../src/infra/config/app-config';
 import { loadConfig } from '../../src/infra/config/load-config';
 import { createHttpApp } from '../../src/infra/http/http-app.factory';
-import { NestFactory } from '@nestjs/core';
 
 /** The run's configuration (see global-setup), with optional environment overrides for one test. */
 export function testConfig(overrides: Record<string, string> = {}): AppConfig {

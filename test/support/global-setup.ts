@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import * as mysql from 'mysql2/promise';
 import { DataSource } from 'typeorm';
+
 import { dataSourceOptions } from '../../src/infra/database/data-source-options';
 import { MYSQL_SERVER_URL, newRunEnvironment, REDIS_SERVER_URL } from './test-env';
 

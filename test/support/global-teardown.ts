@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import * as mysql from 'mysql2/promise';
+
 import { MYSQL_SERVER_URL, REDIS_SERVER_URL } from './test-env';
 
 /** Drops this run's database and Redis keys, unless KEEP_TEST_STATE is set for a post-mortem. */

@@ -1,7 +1,9 @@
+import { createHmac, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyInstance, HTTPMethods } from 'fastify';
 import * as jwt from 'jsonwebtoken';
-import { createHmac, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+
 import { PlatformRole } from '../../src/modules/auth/auth-context';
 import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
 import { testConfig } from './app';
@@ -36,8 +38,7 @@ export class BankClient {
     readonly code: string,
     readonly alg: AssertionAlg = 'ES256',
   ) {
-    const pair =
-      alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.privateKey = pair.privateKey;
     this.publicKey = pair.publicKey;
   }
@@ -56,7 +57,12 @@ export class BankClient {
   }
 
   async register(app: NestFastifyApplication, extra: Record<string, unknown> = {}) {
-    const res = await inject(app, { method: 'POST', url: '/v1/admin/partners', headers: adminHeaders(), payload: this.registration(extra) });
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/v1/admin/partners',
+      headers: adminHeaders(),
+      payload: this.registration(extra),
+    });
     if (res.statusCode !== 201) throw new Error(`registration failed: ${res.statusCode} ${res.body}`);
     return res.json();
   }
@@ -64,7 +70,15 @@ export class BankClient {
   /** Claims of a good assertion, overridable one by one (undefined removes a claim). */
   claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     const now = Math.floor(Date.now() / 1000);
-    const claims: Record<string, unknown> = { iss: this.code, sub: this.code, aud: TOKEN_ENDPOINT, jti: randomUUID(), iat: now, exp: now + 120, ...overrides };
+    const claims: Record<string, unknown> = {
+      iss: this.code,
+      sub: this.code,
+      aud: TOKEN_ENDPOINT,
+      jti: randomUUID(),
+      iat: now,
+      exp: now + 120,
+      ...overrides,
+    };
     for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k];
     return claims;
   }
@@ -95,7 +109,12 @@ export class BankClient {
       ...form,
     };
     const body = new URLSearchParams(Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined)).toString();
-    return inject(app, { method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: body });
+    return inject(app, {
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: body,
+    });
   }
 
   async accessToken(app: NestFastifyApplication, scope?: string): Promise<string> {
@@ -106,6 +125,9 @@ export class BankClient {
 }
 
 /** A request through Fastify's inject (no socket). */
-export function inject(app: NestFastifyApplication, opts: { method: HTTPMethods; url: string; headers?: Record<string, string>; payload?: string | object }) {
+export function inject(
+  app: NestFastifyApplication,
+  opts: { method: HTTPMethods; url: string; headers?: Record<string, string>; payload?: string | object },
+) {
   return (app.getHttpAdapter().getInstance() as FastifyInstance).inject(opts);
 }

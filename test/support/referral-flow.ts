@@ -1,5 +1,7 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes, randomInt } from 'node:crypto';
+
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+
 import { eventually, startWorker } from './app';
 import { adminHeaders, inject, platformToken, uniqueCode } from './partner-client';
 
@@ -8,7 +10,19 @@ import { adminHeaders, inject, platformToken, uniqueCode } from './partner-clien
  * operator onboards a partner and a product, the platform ingests credit records, a pre-screen run makes offers
  * (a worker must be running), the applicant reads the consent text and applies.
  */
-export const ALL_SHARED_FIELDS = ['applicant.name', 'applicant.nationalId', 'applicant.phone', 'applicant.kycLevel', 'creditRecord.score', 'creditRecord.riskGrade', 'creditRecord.creditLimit', 'creditRecord.balance', 'creditRecord.accountOpenedAt', 'creditRecord.repayment', 'creditRecord.consumption'];
+export const ALL_SHARED_FIELDS = [
+  'applicant.name',
+  'applicant.nationalId',
+  'applicant.phone',
+  'applicant.kycLevel',
+  'creditRecord.score',
+  'creditRecord.riskGrade',
+  'creditRecord.creditLimit',
+  'creditRecord.balance',
+  'creditRecord.accountOpenedAt',
+  'creditRecord.repayment',
+  'creditRecord.consumption',
+];
 
 /**
  * The suite shares one database, so other specs' users are there too. Every user made here carries this spec's
@@ -37,13 +51,25 @@ export function creditRecordLine(userId: string, i = 0) {
     balance: '3200.50',
     accountOpenedAt: '2019-04-01',
     repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0, overdueAmount: '0.00' },
-    consumption: { orders12m: TEST_COHORT, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8, topCategories: ['3C'], addressStable12m: true },
+    consumption: {
+      orders12m: TEST_COHORT,
+      gmv12m: '42100.00',
+      returnRate12m: 0.04,
+      avgReviewScore: 4.8,
+      topCategories: ['3C'],
+      addressStable12m: true,
+    },
     device: { accountsOnDevice: 1 },
   };
 }
 
 export async function registerPartner(api: NestFastifyApplication, code: string, jwks: { keys: object[] }) {
-  const res = await inject(api, { method: 'POST', url: '/v1/admin/partners', headers: adminHeaders(), payload: { code, name: `Bank ${code}`, jwks } });
+  const res = await inject(api, {
+    method: 'POST',
+    url: '/v1/admin/partners',
+    headers: adminHeaders(),
+    payload: { code, name: `Bank ${code}`, jwks },
+  });
   if (res.statusCode !== 201) throw new Error(`partner registration: ${res.statusCode} ${res.body}`);
 }
 
@@ -86,14 +112,23 @@ export async function ingest(api: NestFastifyApplication, users: string[]) {
 
 /** Starts a pre-screen run and waits for it to complete (needs a worker). */
 export async function prescreen(api: NestFastifyApplication, productCode: string) {
-  const res = await inject(api, { method: 'POST', url: `/v1/admin/card-products/${productCode}/prescreen-runs`, headers: adminHeaders(), payload: {} });
+  const res = await inject(api, {
+    method: 'POST',
+    url: `/v1/admin/card-products/${productCode}/prescreen-runs`,
+    headers: adminHeaders(),
+    payload: {},
+  });
   if (res.statusCode !== 202) throw new Error(`prescreen: ${res.statusCode} ${res.body}`);
   const id = res.json().id as string;
-  return eventually(async () => {
-    const run = (await inject(api, { method: 'GET', url: `/v1/admin/prescreen-runs/${id}`, headers: adminHeaders() })).json();
-    if (run.status === 'FAILED') throw new Error('prescreen run failed');
-    return run.status === 'COMPLETED' ? run : undefined;
-  }, 30_000, 100);
+  return eventually(
+    async () => {
+      const run = (await inject(api, { method: 'GET', url: `/v1/admin/prescreen-runs/${id}`, headers: adminHeaders() })).json();
+      if (run.status === 'FAILED') throw new Error('prescreen run failed');
+      return run.status === 'COMPLETED' ? run : undefined;
+    },
+    30_000,
+    100,
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+
 import { algorithmsFor, parseClientKeys, thumbprint } from '../../src/modules/partners/client-keys';
 
 describe('partner client keys', () => {
@@ -20,15 +21,29 @@ describe('partner client keys', () => {
   it('pins algorithms to the key type', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
-    const [e, r] = parseClientKeys({ jwks: { keys: [{ ...ec, kid: 'e' }, { ...rsa, kid: 'r' }] } });
+    const [e, r] = parseClientKeys({
+      jwks: {
+        keys: [
+          { ...ec, kid: 'e' },
+          { ...rsa, kid: 'r' },
+        ],
+      },
+    });
     expect(algorithmsFor(e.jwk)).toEqual(['ES256']);
     expect(algorithmsFor(r.jwk)).toEqual(['RS256', 'PS256']);
   });
 
   it('names each bad key by its position', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
-    expect(() => parseClientKeys({ jwks: { keys: [{ ...ec, kid: 'ok' }, { ...ec, kid: 'bad', use: 'enc' }] } })).toThrow(
-      expect.objectContaining({ status: 400, errors: [{ field: 'jwks.keys.1', message: 'use must be "sig"' }] }),
-    );
+    expect(() =>
+      parseClientKeys({
+        jwks: {
+          keys: [
+            { ...ec, kid: 'ok' },
+            { ...ec, kid: 'bad', use: 'enc' },
+          ],
+        },
+      }),
+    ).toThrow(expect.objectContaining({ status: 400, errors: [{ field: 'jwks.keys.1', message: 'use must be "sig"' }] }));
   });
 });

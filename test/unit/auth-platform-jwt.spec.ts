@@ -1,5 +1,7 @@
-import * as jwt from 'jsonwebtoken';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
+
+import * as jwt from 'jsonwebtoken';
+
 import { AppConfigService } from '../../src/infra/config/app-config';
 import { PlatformJwtVerifier, TokenRefused } from '../../src/modules/auth/platform-jwt.verifier';
 
@@ -42,6 +44,8 @@ describe('PlatformJwtVerifier', () => {
     const secret = 's'.repeat(40);
     const verifier = verifierFor({ secret });
     expect(() => verifier.verify(jwt.sign(claims, secret, { issuer, audience, subject: 'u_1', algorithm: 'HS256' }))).toThrow('no expiry');
-    expect(() => verifier.verify(jwt.sign(claims, secret, { issuer, audience, expiresIn: 60, algorithm: 'HS256' }))).toThrow('no valid subject');
+    expect(() => verifier.verify(jwt.sign(claims, secret, { issuer, audience, expiresIn: 60, algorithm: 'HS256' }))).toThrow(
+      'no valid subject',
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+
 import { deriveKey, keyedHash, keyedHashBytes, open, seal } from '../../src/infra/crypto/envelope';
 import { CREDIT_RECORD_LINE_SPEC } from '../../src/modules/credit-records/ingest/credit-record-line';
 import { check, compileSpec, isCalendarDate } from '../../src/modules/credit-records/ingest/line-validation';
@@ -49,7 +50,10 @@ describe('ingest fast paths', () => {
       expect(fast).toEqual(generic);
     }
     const status = compileSpec(REPAYMENT_STATUS_LINE_SPEC);
-    for (const value of [{ userId: 'u', currentDpd: 2, overdueAmount: '1.00', asOf: '2026-01-01' }, { currentDpd: -1, asOf: 3 }]) {
+    for (const value of [
+      { userId: 'u', currentDpd: 2, overdueAmount: '1.00', asOf: '2026-01-01' },
+      { currentDpd: -1, asOf: 3 },
+    ]) {
       const generic: unknown[] = [];
       const fast: unknown[] = [];
       check(REPAYMENT_STATUS_LINE_SPEC, value, '', generic as never);
@@ -59,11 +63,28 @@ describe('ingest fast paths', () => {
   });
 
   it('calendar dates: leap years, month lengths, the 1900 floor and the exact shape', () => {
-    expect(['2024-02-29', '2000-02-29', '1900-01-01', '9999-12-31', '2026-04-30'].map(isCalendarDate)).toEqual([true, true, true, true, true]);
+    expect(['2024-02-29', '2000-02-29', '1900-01-01', '9999-12-31', '2026-04-30'].map(isCalendarDate)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect(
-      ['2023-02-29', '1900-02-29', '1899-12-31', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', '2026-1-01', '2026-01-01 ', '20260101', '2026/01/01', '+026-01-01'].map(
-        isCalendarDate,
-      ),
+      [
+        '2023-02-29',
+        '1900-02-29',
+        '1899-12-31',
+        '2026-04-31',
+        '2026-13-01',
+        '2026-00-10',
+        '2026-01-00',
+        '2026-1-01',
+        '2026-01-01 ',
+        '20260101',
+        '2026/01/01',
+        '+026-01-01',
+      ].map(isCalendarDate),
     ).toEqual(Array(12).fill(false));
   });
 

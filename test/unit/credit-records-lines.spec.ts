@@ -20,7 +20,14 @@ const line = () => ({
   balance: '3200.50',
   accountOpenedAt: '2019-04-01',
   repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0, overdueAmount: '0.00' },
-  consumption: { orders12m: 86, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8, topCategories: ['3C', 'grocery'], addressStable12m: true },
+  consumption: {
+    orders12m: 86,
+    gmv12m: '42100.00',
+    returnRate12m: 0.04,
+    avgReviewScore: 4.8,
+    topCategories: ['3C', 'grocery'],
+    addressStable12m: true,
+  },
   device: { accountsOnDevice: 1 },
 });
 

@@ -1,11 +1,6 @@
 import fc from 'fast-check';
-import {
-  compareDecimal,
-  compileCriteria,
-  evaluationFromRow,
-  monthsBetween,
-  parseCriteria,
-} from '../../src/modules/prescreening/criteria';
+
+import { compareDecimal, compileCriteria, evaluationFromRow, monthsBetween, parseCriteria } from '../../src/modules/prescreening/criteria';
 
 const context = { partnerId: '42', delinquencyScope: 'ANY_PARTNER' as const };
 const placeholders = (sql: string) => (sql.match(/\?/g) ?? []).length;
@@ -90,7 +85,16 @@ describe('SQL compiler', () => {
 
   it('reads a selected row back into eligibility and distinct reasons', () => {
     const compiled = compileCriteria(rules, { exclusions: context });
-    const row = { fail_0: 1, fail_1: 0, fail_2: '0', fail_3: 1, fail_4: 1, excl_prescreen_opt_out: 0, excl_currently_overdue: 1, eligible: 0 };
+    const row = {
+      fail_0: 1,
+      fail_1: 0,
+      fail_2: '0',
+      fail_3: 1,
+      fail_4: 1,
+      excl_prescreen_opt_out: 0,
+      excl_currently_overdue: 1,
+      eligible: 0,
+    };
     expect(evaluationFromRow(compiled, row)).toEqual({
       eligible: false,
       reasons: ['SCORE', 'AGE', 'CURRENTLY_OVERDUE'],
@@ -101,14 +105,12 @@ describe('SQL compiler', () => {
 });
 
 describe('exact arithmetic (properties)', () => {
-  const decimal = fc
-    .tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.integer({ min: 0, max: 10 }))
-    .map(([units, scale]) => {
-      const negative = units < 0n;
-      const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
-      const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-      return { text: `${negative ? '-' : ''}${text}`, value: { units, scale } };
-    });
+  const decimal = fc.tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.integer({ min: 0, max: 10 })).map(([units, scale]) => {
+    const negative = units < 0n;
+    const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
+    const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+    return { text: `${negative ? '-' : ''}${text}`, value: { units, scale } };
+  });
   const exact = (v: { units: bigint; scale: number }) => v.units * 10n ** BigInt(10 - v.scale);
 
   it('compareDecimal orders decimal literals exactly like their rational values', () => {

@@ -35,7 +35,8 @@ function record(values: Record<string, unknown> = {}, asOf = '2026-11-20'): Eval
   };
 }
 
-const rule = (field: string, op: string, value: unknown, reason = 'FAILED'): CriteriaRule[] => parseCriteria([{ field, op, value, reason }]);
+const rule = (field: string, op: string, value: unknown, reason = 'FAILED'): CriteriaRule[] =>
+  parseCriteria([{ field, op, value, reason }]);
 const holds = (rules: CriteriaRule[], r = record()) => evaluateRecord(rules, r).eligible;
 
 describe('in-process evaluator: operators', () => {
@@ -127,7 +128,12 @@ describe('in-process evaluator: NULL and reasons', () => {
       { field: 'creditLimit', op: '>=', value: '20000', reason: 'LIMIT' },
       { field: 'balance', op: '<=', value: '100', reason: 'SCORE' },
     ]);
-    expect(evaluateRecord(rules, record())).toEqual({ eligible: false, reasons: ['SCORE', 'LIMIT'], failedRules: [0, 2, 3], exclusions: [] });
+    expect(evaluateRecord(rules, record())).toEqual({
+      eligible: false,
+      reasons: ['SCORE', 'LIMIT'],
+      failedRules: [0, 2, 3],
+      exclusions: [],
+    });
     expect(evaluateRecord([], record())).toEqual({ eligible: true, reasons: [], failedRules: [], exclusions: [] });
   });
 });
@@ -135,7 +141,8 @@ describe('in-process evaluator: NULL and reasons', () => {
 describe('in-process evaluator: exclusions', () => {
   const context: ExclusionContext = { partnerId: '7', delinquencyScope: 'ANY_PARTNER' };
   const facts = (f: Partial<ExclusionFacts>): ExclusionFacts => ({ ...NO_EXCLUSION_FACTS, ...f });
-  const reasons = (f: Partial<ExclusionFacts>, r = record(), ctx = context) => evaluateRecord([], r, { context: ctx, facts: facts(f) }).reasons;
+  const reasons = (f: Partial<ExclusionFacts>, r = record(), ctx = context) =>
+    evaluateRecord([], r, { context: ctx, facts: facts(f) }).reasons;
 
   it('applies each exclusion with its reason code', () => {
     expect(reasons({})).toEqual([]);
@@ -148,9 +155,20 @@ describe('in-process evaluator: exclusions', () => {
   });
 
   it('counts relationships only with the product partner, and delinquencies per the product scope', () => {
-    expect(reasons({ relationships: [{ partnerId: '8', kind: 'CARDHOLDER' }, { partnerId: '8', kind: 'OPEN_APPLICATION' }] })).toEqual([]);
-    expect(reasons({ delinquencies: [{ partnerId: '9', dpd: 31 }] }, record(), { ...context, delinquencyScope: 'SAME_PARTNER' })).toEqual([]);
-    expect(reasons({ delinquencies: [{ partnerId: '7', dpd: 1 }] }, record(), { ...context, delinquencyScope: 'SAME_PARTNER' })).toEqual(['PARTNER_DELINQUENCY']);
+    expect(
+      reasons({
+        relationships: [
+          { partnerId: '8', kind: 'CARDHOLDER' },
+          { partnerId: '8', kind: 'OPEN_APPLICATION' },
+        ],
+      }),
+    ).toEqual([]);
+    expect(reasons({ delinquencies: [{ partnerId: '9', dpd: 31 }] }, record(), { ...context, delinquencyScope: 'SAME_PARTNER' })).toEqual(
+      [],
+    );
+    expect(reasons({ delinquencies: [{ partnerId: '7', dpd: 1 }] }, record(), { ...context, delinquencyScope: 'SAME_PARTNER' })).toEqual([
+      'PARTNER_DELINQUENCY',
+    ]);
     expect(reasons({ delinquencies: [{ partnerId: '7', dpd: 0 }] })).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
-import { MAX_RULES, parseCriteria, validateCriteria } from '../../src/modules/prescreening/criteria';
 import { ValidationFailedError } from '../../src/common/errors';
+import { MAX_RULES, parseCriteria, validateCriteria } from '../../src/modules/prescreening/criteria';
 
 const fieldsOf = (input: unknown) => validateCriteria(input).errors.map((e) => e.field);
 
@@ -36,7 +36,15 @@ describe('criteria validation', () => {
         { field: 'score', op: 'in', value: 3, reason: 'OK_3' },
         { field: 'score', op: '>=', value: '3', reason: 'OK_4', extra: 1 },
       ]),
-    ).toEqual(['criteria[1].field', 'criteria[2].op', 'criteria[2].reason', 'criteria[3]', 'criteria[4].value', 'criteria[5].extra', 'criteria[5].value']);
+    ).toEqual([
+      'criteria[1].field',
+      'criteria[2].op',
+      'criteria[2].reason',
+      'criteria[3]',
+      'criteria[4].value',
+      'criteria[5].extra',
+      'criteria[5].value',
+    ]);
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+
 import { AppConfigService } from '../../src/infra/config/app-config';
 import { PushSender } from '../../src/modules/events/push-sender';
 

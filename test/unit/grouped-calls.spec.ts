@@ -48,7 +48,12 @@ describe('GroupedCalls', () => {
   it('run-each-alone: a failed group is run again input by input, so only the bad input fails', async () => {
     const g = gatedRun((inputs) => inputs.includes(3));
     const retried: number[] = [];
-    const calls = new GroupedCalls({ run: g.run, maxGroup: 100, onGroupFailure: 'run-each-alone', onRetryEach: (_e, size) => retried.push(size) });
+    const calls = new GroupedCalls({
+      run: g.run,
+      maxGroup: 100,
+      onGroupFailure: 'run-each-alone',
+      onRetryEach: (_e, size) => retried.push(size),
+    });
     const settled = Promise.allSettled([1, 2, 3, 4].map((n) => calls.call(n)));
     await g.releaseAll();
     const outcomes = await settled;

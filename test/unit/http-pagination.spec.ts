@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
+
 import { BadRequestError } from '../../src/common/errors';
 import { decodeCursor, encodeCursor, PageQuery, toPage } from '../../src/common/pagination';
 
@@ -73,7 +74,12 @@ describe('toPage', () => {
   });
 
   it('maps rows to the public shape', () => {
-    const page = toPage(rows(2), 1, (r) => r.id, (r) => ({ ref: `ref_${r.id}` }));
+    const page = toPage(
+      rows(2),
+      1,
+      (r) => r.id,
+      (r) => ({ ref: `ref_${r.id}` }),
+    );
     expect(page.data).toEqual([{ ref: 'ref_1' }]);
     expect(decodeCursor(page.nextCursor!)).toBe('1');
   });

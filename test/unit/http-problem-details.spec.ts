@@ -1,5 +1,6 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
+
 import { ConflictError, ValidationFailedError } from '../../src/common/errors';
 import { toProblem } from '../../src/infra/http/problem-details';
 import { RateLimitedError } from '../../src/infra/http/rate-limit/principal-throttler.guard';

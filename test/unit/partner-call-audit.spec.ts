@@ -1,6 +1,7 @@
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { AuditEntryInput } from '../../src/modules/audit/audit-entry';
+
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
+import { AuditEntryInput } from '../../src/modules/audit/audit-entry';
 import { PartnerCallAudit, PartnerCallRecord } from '../../src/modules/auth/partner-call.audit';
 
 /** The onSend hook skips a call only when the handler committed its entry for exactly the status that leaves. */
@@ -28,7 +29,15 @@ describe('PartnerCallAudit and PartnerCallRecord', () => {
     const call = new PartnerCallRecord(req);
     await hook.onSend(req, reply(200), 'body');
     expect(appended).toEqual([call.entry(200)]);
-    expect(call.entry(200)).toMatchObject({ action: 'partner_api.call', resourceId: 'GET /partner/v1/referrals/:id', httpStatus: 200, outcome: 'SUCCESS', requestId: 'r1', actorId: 'BANK', details: { params: { id: 'ref_1' } } });
+    expect(call.entry(200)).toMatchObject({
+      action: 'partner_api.call',
+      resourceId: 'GET /partner/v1/referrals/:id',
+      httpStatus: 200,
+      outcome: 'SUCCESS',
+      requestId: 'r1',
+      actorId: 'BANK',
+      details: { params: { id: 'ref_1' } },
+    });
     const req2 = request('r2');
     new PartnerCallRecord(req2).committed(200);
     expect(await hook.onSend(req2, reply(200), 'body')).toBe('body');

@@ -44,7 +44,9 @@ describe('referral file claim', () => {
   });
 
   it('adds exactly the shared paths: a member path takes everything under it, a leaf path only itself', () => {
-    const claim = buildReferralClaim(input(['applicant.name', 'creditRecord.score', 'creditRecord.repayment', 'creditRecord.consumption.gmv12m']));
+    const claim = buildReferralClaim(
+      input(['applicant.name', 'creditRecord.score', 'creditRecord.repayment', 'creditRecord.consumption.gmv12m']),
+    );
     expect(claim.applicant).toEqual({ userRef: 'u'.repeat(43), name: 'Li Lei' });
     expect(claim.creditRecord).toEqual({
       asOf: '2026-11-20',
@@ -55,11 +57,36 @@ describe('referral file claim', () => {
     expect(JSON.stringify(claim)).not.toMatch(/nationalId|phone|kycLevel|riskGrade|creditLimit|balance|orders12m/);
   });
 
-  it('has API.md\'s shape with every field shared', () => {
-    const claim = buildReferralClaim(input(['applicant.name', 'applicant.nationalId', 'applicant.phone', 'applicant.kycLevel', 'creditRecord.score', 'creditRecord.riskGrade', 'creditRecord.creditLimit', 'creditRecord.balance', 'creditRecord.accountOpenedAt', 'creditRecord.repayment', 'creditRecord.consumption']));
-    expect(claim.applicant).toEqual({ userRef: 'u'.repeat(43), name: 'Li Lei', nationalId: '110105199003071234', phone: '+8613800000000', kycLevel: 2 });
+  it("has API.md's shape with every field shared", () => {
+    const claim = buildReferralClaim(
+      input([
+        'applicant.name',
+        'applicant.nationalId',
+        'applicant.phone',
+        'applicant.kycLevel',
+        'creditRecord.score',
+        'creditRecord.riskGrade',
+        'creditRecord.creditLimit',
+        'creditRecord.balance',
+        'creditRecord.accountOpenedAt',
+        'creditRecord.repayment',
+        'creditRecord.consumption',
+      ]),
+    );
+    expect(claim.applicant).toEqual({
+      userRef: 'u'.repeat(43),
+      name: 'Li Lei',
+      nationalId: '110105199003071234',
+      phone: '+8613800000000',
+      kycLevel: 2,
+    });
     expect(claim.creditRecord).toEqual({
-      asOf: '2026-11-20', score: 712, riskGrade: 'A', creditLimit: '15000.00', balance: '3200.50', accountOpenedAt: '2019-04-01',
+      asOf: '2026-11-20',
+      score: 712,
+      riskGrade: 'A',
+      creditLimit: '15000.00',
+      balance: '3200.50',
+      accountOpenedAt: '2019-04-01',
       repayment: { onTimeCount24m: 22, overdueCount24m: 1, maxDpd24m: 12, currentDpd: 0 },
       consumption: { orders12m: 86, gmv12m: '42100.00', returnRate12m: 0.04, avgReviewScore: 4.8 },
     });

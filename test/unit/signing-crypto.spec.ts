@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+
 import { DecryptionError, deriveKey, keyedHash, open, seal } from '../../src/infra/crypto/envelope';
 import { generateKeyMaterial, jwkThumbprint, privateKeyOf, publicKeyOf } from '../../src/modules/signing/key-material';
 

@@ -1,10 +1,11 @@
+import { INestApplicationContext } from '@nestjs/common';
 import { Command, InvalidArgumentError } from 'commander';
+
 import { loadConfig } from '../../infra/config/load-config';
 import { AuditChainer } from '../../modules/audit/audit-chainer.service';
 import { AuditCheckpointer } from '../../modules/audit/audit-checkpoint.service';
 import { AuditVerifier } from '../../modules/audit/audit-verifier.service';
 import { createTrustCoreContext } from '../../modules/signing/trust-core.context';
-import { INestApplicationContext } from '@nestjs/common';
 
 const seqArg = (value: string): number => {
   if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive sequence number');

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+
 import { maskedConfig } from '../../infra/config/load-config';
 import { cliConfig } from '../cli-context';
 

@@ -1,26 +1,28 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { userInfo } from 'node:os';
+
 import { INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { createWriteStream } from 'node:fs';
-import { userInfo } from 'node:os';
-import { once } from 'node:events';
-import { CliError, cliConfig } from '../cli-context';
+
 import { ConfigModule } from '../../infra/config/config.module';
 import { CryptoModule } from '../../infra/crypto/crypto.module';
 import { DatabaseModule } from '../../infra/database/database.module';
 import { AuditModule } from '../../modules/audit/audit.module';
-import { CreditRecordsModule } from '../../modules/credit-records/credit-records.module';
 import {
+  importLines,
   ImportProgress,
   ImportResult,
-  importLines,
   ndjsonFileLines,
   syntheticLines,
 } from '../../modules/credit-records/credit-records.bulk-import';
+import { CreditRecordsModule } from '../../modules/credit-records/credit-records.module';
 import { CreditRecordsService } from '../../modules/credit-records/credit-records.service';
 import { isCalendarDate } from '../../modules/credit-records/ingest/line-validation';
-import { SyntheticOptions, syntheticNdjson } from '../../modules/credit-records/synthetic/synthetic-credit-records';
+import { syntheticNdjson, SyntheticOptions } from '../../modules/credit-records/synthetic/synthetic-credit-records';
 import { SigningModule } from '../../modules/signing/signing.module';
+import { cliConfig, CliError } from '../cli-context';
 
 @Module({})
 class CreditRecordsCliModule {}
@@ -72,11 +74,7 @@ function progressPrinter(total?: number) {
 }
 
 async function auditImport(service: CreditRecordsService, result: ImportResult): Promise<void> {
-  await service.auditIngest(
-    'credit_records.ingested',
-    { actorType: 'admin', actorId: `cli:${userInfo().username}` },
-    result,
-  );
+  await service.auditIngest('credit_records.ingested', { actorType: 'admin', actorId: `cli:${userInfo().username}` }, result);
 }
 
 function summary(result: ImportResult) {

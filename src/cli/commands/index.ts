@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+
 import * as audit from './audit';
 import * as config from './config.command';
 import * as creditRecords from './credit-records';
@@ -10,4 +11,14 @@ import * as prescreen from './prescreen';
 import * as token from './token.command';
 
 /** Every operator command. A new command is a file exporting `register(program)`, added to this list. */
-export const COMMANDS: Array<{ register(program: Command): void }> = [migrate, config, token, outboxStatus, outboxProbe, keys, audit, creditRecords, prescreen];
+export const COMMANDS: Array<{ register(program: Command): void }> = [
+  migrate,
+  config,
+  token,
+  outboxStatus,
+  outboxProbe,
+  keys,
+  audit,
+  creditRecords,
+  prescreen,
+];

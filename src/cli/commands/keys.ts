@@ -1,5 +1,7 @@
-import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
+
+import { Command, Option } from 'commander';
+
 import { loadConfig } from '../../infra/config/load-config';
 import { SIGNING_ALGS, SigningAlg } from '../../modules/signing/key-material';
 import { SigningService } from '../../modules/signing/signing.service';

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import * as mysql from 'mysql2/promise';
 import { DataSource } from 'typeorm';
+
 import { AppConfig } from '../../infra/config/app-config';
-import { CliError, cliConfig, withDataSource } from '../cli-context';
+import { cliConfig, CliError, withDataSource } from '../cli-context';
 
 const ER_BAD_DB_ERROR = 1049;
 /** Named lock so that migrate jobs started side by side (several deploys, compose restarts) run one after another. */

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
+
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { OutboxProbe } from '../../infra/outbox/outbox-probe';
 import { OutboxService } from '../../infra/outbox/outbox.service';
-import { CliError, cliConfig, withDataSource } from '../cli-context';
+import { OutboxProbe } from '../../infra/outbox/outbox-probe';
+import { cliConfig, CliError, withDataSource } from '../cli-context';
 
 /** `outbox:probe`: sends a probe through outbox → relay → BullMQ → worker and waits until a worker handled it. */
 export function register(program: Command): void {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+
 import { OUTBOX_STATUSES, OutboxStatsRepository } from '../../infra/ops/outbox-stats.repository';
 import { cliConfig, withDataSource } from '../cli-context';
 

@@ -1,7 +1,9 @@
+import { userInfo } from 'node:os';
+
 import { Global, INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { userInfo } from 'node:os';
+
 import { ConfigModule } from '../../infra/config/config.module';
 import { CryptoModule } from '../../infra/crypto/crypto.module';
 import { DatabaseModule } from '../../infra/database/database.module';
@@ -12,7 +14,7 @@ import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, PrescreenRunView } from '../../modules/
 import { PrescreenRunsRepository } from '../../modules/prescreening/prescreen-runs.repository';
 import { PrescreenRunsService } from '../../modules/prescreening/prescreen-runs.service';
 import { SigningModule } from '../../modules/signing/signing.module';
-import { CliError, cliConfig } from '../cli-context';
+import { cliConfig, CliError } from '../cli-context';
 
 // Only the outbox writer: the relay (and with it Redis and BullMQ) belongs to the worker role.
 @Global()
@@ -28,7 +30,15 @@ async function withRuns<T>(work: (runs: PrescreenRunsService) => Promise<T>): Pr
   const app: INestApplicationContext = await NestFactory.createApplicationContext(
     {
       module: PrescreenCliModule,
-      imports: [ConfigModule.forRoot(config), CryptoModule, DatabaseModule, AuditModule, SigningModule, CliOutboxModule, CardProductsModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        CryptoModule,
+        DatabaseModule,
+        AuditModule,
+        SigningModule,
+        CliOutboxModule,
+        CardProductsModule,
+      ],
     },
     { logger: ['error', 'warn'] },
   );

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { sign } from 'jsonwebtoken';
-import { randomUUID } from 'node:crypto';
-import { CliError, cliConfig } from '../cli-context';
+
+import { cliConfig, CliError } from '../cli-context';
 
 export const PLATFORM_ROLES = ['platform', 'user', 'admin', 'compliance'] as const;
 

@@ -1,5 +1,7 @@
 import cluster, { Worker } from 'node:cluster';
+
 import type { Logger } from 'pino';
+
 import { ApiMetricsAggregator } from './cluster-metrics';
 import { WorkerRestartPolicy } from './worker-restart.policy';
 
@@ -58,7 +60,9 @@ export class ApiClusterSupervisor {
       this.options.logger.info({ slot, workerPid: worker.process.pid }, 'api worker listening');
     });
     // A message to a worker that is going away fails here; without a listener the error would end the primary.
-    worker.on('error', (error) => this.options.logger.warn({ slot, workerPid: worker.process.pid, err: error.message }, 'api worker IPC error'));
+    worker.on('error', (error) =>
+      this.options.logger.warn({ slot, workerPid: worker.process.pid, err: error.message }, 'api worker IPC error'),
+    );
   }
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
@@ -102,7 +106,10 @@ export class ApiClusterSupervisor {
     const timeoutMs = this.options.shutdownTimeoutMs ?? API_SHUTDOWN_TIMEOUT_MS;
     setTimeout(() => {
       const left = [...this.slotOf.keys()];
-      this.options.logger.error({ workerPids: left.map((w) => w.process.pid), timeoutMs }, 'api workers did not stop in time; killing them');
+      this.options.logger.error(
+        { workerPids: left.map((w) => w.process.pid), timeoutMs },
+        'api workers did not stop in time; killing them',
+      );
       for (const worker of left) worker.process.kill('SIGKILL');
       this.exitCode = FAILED;
     }, timeoutMs).unref();

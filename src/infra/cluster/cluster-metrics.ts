@@ -1,4 +1,5 @@
 import cluster, { Worker } from 'node:cluster';
+
 import { AggregatorRegistry, Registry } from 'prom-client';
 
 /**

@@ -1,18 +1,20 @@
 import { availableParallelism } from 'node:os';
+
 import { z } from 'zod';
 
-const masterKey = z
-  .string()
-  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be a base64-encoded 32-byte key');
+const masterKey = z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be a base64-encoded 32-byte key');
 
 const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL with scheme ${protocols.join(' or ')}`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL with scheme ${protocols.join(' or ')}`,
+  );
 
 /** Environment values arrive as text: "false" must mean false, which a plain boolean coercion gets wrong. */
 const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+
 import { AppConfig, AppConfigService } from './app-config';
 import { PROCESS_ROLE, ProcessRole } from './process-role';
 

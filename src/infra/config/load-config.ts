@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+
 import { AppConfig, appConfigSchema, ENVIRONMENT_VARIABLES, SECRET_PATHS } from './app-config';
 
 export class ConfigurationError extends Error {
@@ -28,10 +29,7 @@ function deepMerge(base: Tree, over: Tree): Tree {
   const out: Tree = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object'
-        ? deepMerge(b as Tree, v as Tree)
-        : v;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? deepMerge(b as Tree, v as Tree) : v;
   }
   return out;
 }

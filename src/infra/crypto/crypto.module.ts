@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+
 import { CryptoService } from './crypto.service';
 
 @Global()

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { AppConfigService } from '../config/app-config';
 import { deriveKey, keyedHash, keyedHashBytes, open, seal } from './envelope';
 

@@ -1,5 +1,6 @@
 import * as mysql2 from 'mysql2';
 import { DataSourceOptions } from 'typeorm';
+
 import { AppConfig } from '../config/app-config';
 import { MIGRATIONS } from './migrations';
 

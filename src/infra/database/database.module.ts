@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+
 import { AppConfigService } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { TransactionRunner } from './transaction.runner';

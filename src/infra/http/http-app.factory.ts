@@ -1,13 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
+
 import helmet from '@fastify/helmet';
 import { DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { randomUUID } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
 import { Logger } from 'nestjs-pino';
+
 import { AppConfig } from '../config/app-config';
 import { setupOpenApi } from '../ops/openapi';
-import { BULK_BODY_LIMIT, BODY_LIMIT, isBulkRoute } from './body-limits';
+import { BODY_LIMIT, BULK_BODY_LIMIT, isBulkRoute } from './body-limits';
 import { ProblemDetailsFilter } from './problem-details.filter';
 import { createValidationPipe } from './validation';
 

@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { FastifyInstance } from 'fastify';
+
 import { AppConfigService } from '../config/app-config';
 import { IdempotencyInterceptor, registerIdempotencyRecorder } from './idempotency/idempotency.interceptor';
 import { IdempotencyModule } from './idempotency/idempotency.module';

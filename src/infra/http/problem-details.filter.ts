@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
+
 import { IdempotentReplay } from './idempotency/idempotent-replay';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';
 

@@ -1,5 +1,7 @@
-import { HttpException } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+
+import { HttpException } from '@nestjs/common';
+
 import { DomainError, FieldError } from '../../common/errors';
 
 /** RFC 9457 problem details as API.md defines them. */
@@ -88,7 +90,11 @@ function fromKnown(k: Known, status: number, instance: string): ProblemDetails {
 }
 
 function fromStatus(status: number, instance: string): ProblemDetails {
-  return fromKnown(BY_STATUS[status] ?? { code: `http-${status}`, title: 'Request failed', detail: 'The request failed' }, status, instance);
+  return fromKnown(
+    BY_STATUS[status] ?? { code: `http-${status}`, title: 'Request failed', detail: 'The request failed' },
+    status,
+    instance,
+  );
 }
 
 /**

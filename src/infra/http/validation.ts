@@ -1,4 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
+
 import { FieldError, ValidationFailedError } from '../../common/errors';
 
 /** class-validator's nested errors as `{ field: dotted path, message }`, one entry per failed constraint. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+
 import { AppConfigService } from '../config/app-config';
 
 /**

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 import { isApiClusterWorker, metricsOfAllApiProcesses, shareWithPrimary } from '../cluster/cluster-metrics';
 
 /**

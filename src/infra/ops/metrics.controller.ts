@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+
 import { MetricsService } from '../metrics/metrics.service';
 
 /** Prometheus scrape endpoint (text exposition format). Not part of the partner contract, so not in the OpenAPI document. */

@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+
 import { AppConfig } from '../config/app-config';
 
 export const OPENAPI_TITLE = 'Referral gateway';

@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { FastifyInstance } from 'fastify';
 import { DataSource } from 'typeorm';
+
 import { MetricsService } from '../metrics/metrics.service';
 import { OUTBOX_STATUSES, OutboxStatsRepository } from './outbox-stats.repository';
 

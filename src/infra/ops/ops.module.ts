@@ -3,6 +3,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule, BullBoardServerAdapter } from '@bull-board/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+
 import { AppConfig } from '../config/app-config';
 import { QUEUE_NAMES } from '../queues/job-catalogue';
 import { HealthController } from './health.controller';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import Redis from 'ioredis';
+
 import { REDIS } from '../queues/redis.module';
 
 /** Each dependency gets this long to answer; a slow dependency is as good as a dead one for a load balancer. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+
 import { TransactionRunner } from '../database/transaction.runner';
 import { JobContext, JobHandler } from '../queues/job-handler.decorator';
 import { OutboxService } from './outbox.service';

@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JobsOptions } from 'bullmq';
+
+import { jsonColumn } from '../database/json-column';
 import { TransactionRunner } from '../database/transaction.runner';
 import { QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
 import { outboxJobId } from './outbox.service';
-import { jsonColumn } from '../database/json-column';
 
 interface OutboxRow {
   id: string;

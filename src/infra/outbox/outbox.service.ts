@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 
 export const OUTBOX_JOB_PREFIX = 'ob-';

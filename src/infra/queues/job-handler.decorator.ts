@@ -1,4 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
+
 import { JobName, JobPayload, QueueName } from './job-catalogue';
 
 export const JOB_HANDLER = Symbol('JOB_HANDLER');

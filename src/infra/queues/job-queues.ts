@@ -2,6 +2,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { JobsOptions, Queue } from 'bullmq';
+
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, JobPayload, QUEUE_NAMES, QueueName } from './job-catalogue';
 

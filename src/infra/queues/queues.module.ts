@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Global, Module } from '@nestjs/common';
+
 import { AppConfigService } from '../config/app-config';
 import { QUEUE_NAMES } from './job-catalogue';
 import { JobQueues } from './job-queues';

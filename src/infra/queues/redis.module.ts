@@ -1,5 +1,6 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
+
 import { AppConfigService } from '../config/app-config';
 import { redisOptions } from './redis-connection';
 

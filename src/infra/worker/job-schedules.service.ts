@@ -1,4 +1,5 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
 

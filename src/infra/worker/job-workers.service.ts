@@ -2,11 +2,12 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
+
 import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { AbandonedJob } from '../outbox/outbox.relay';
 import { outboxIdOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
-import { AbandonedJob } from '../outbox/outbox.relay';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
 import { bullConnection } from '../queues/redis-connection';
 import { RedisPolicyCheck } from './redis-policy.check';

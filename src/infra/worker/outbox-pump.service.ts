@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+
 import { AppConfigService } from '../config/app-config';
 import { OutboxRelay } from '../outbox/outbox.relay';
 import { JobWorkers } from './job-workers.service';

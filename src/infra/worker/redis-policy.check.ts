@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Redis from 'ioredis';
+
 import { AppConfigService } from '../config/app-config';
 import { REDIS } from '../queues/redis.module';
 

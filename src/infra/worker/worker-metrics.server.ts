@@ -1,5 +1,7 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { createServer, Server } from 'node:http';
+
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+
 import { AppConfigService } from '../config/app-config';
 import { PROCESS_ROLE, ProcessRole } from '../config/process-role';
 import { MetricsService } from '../metrics/metrics.service';

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+
 import { OutboxModule } from '../outbox/outbox.module';
 import { JobSchedules } from './job-schedules.service';
 import { JobWorkers } from './job-workers.service';

@@ -13,9 +13,16 @@ export const applicationFinal = () => new ConflictError('application-final', 'Th
 export class DailyCapReachedError extends DomainError {
   constructor(now = new Date()) {
     const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-    super(409, 'daily-referral-cap-reached', 'Conflict with the current state', 'This card product takes no more applications today', undefined, {
-      'retry-after': String(Math.max(1, Math.ceil((midnight - now.getTime()) / 1000))),
-    });
+    super(
+      409,
+      'daily-referral-cap-reached',
+      'Conflict with the current state',
+      'This card product takes no more applications today',
+      undefined,
+      {
+        'retry-after': String(Math.max(1, Math.ceil((midnight - now.getTime()) / 1000))),
+      },
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { ReferralCoreModule } from '../referrals/referral-core.module';
 import { SlaModule } from '../sla/sla.module';
 import { ApplicationsRepository } from './applications.repository';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { FINAL_STATUSES } from '../referrals/referral-state';
 import { Application, Consent, TimelineEntry } from './application';
 
@@ -261,7 +262,17 @@ export class ApplicationsRepository {
     const result = await m.query(
       `INSERT INTO consents (user_id, partner_id, product_id, product_version, text_version, text_sha256, purpose, shared_fields, retention_days)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [userId, t.partnerId, t.productId, t.productVersion, t.textVersion, t.textSha256, t.purpose, JSON.stringify(t.sharedFields), t.retentionDays],
+      [
+        userId,
+        t.partnerId,
+        t.productId,
+        t.productVersion,
+        t.textVersion,
+        t.textSha256,
+        t.purpose,
+        JSON.stringify(t.sharedFields),
+        t.retentionDays,
+      ],
     );
     return String(result.insertId);
   }
@@ -276,7 +287,19 @@ export class ApplicationsRepository {
       `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref,
                               apply_request_id, status, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PACKAGING', NOW(3) + INTERVAL ? MICROSECOND)`,
-      [a.userId, t.partnerId, t.productId, t.productVersion, t.offerId, consentId, t.runId, t.recordVersion, a.userRef, a.requestId, a.slaMs * 1000],
+      [
+        a.userId,
+        t.partnerId,
+        t.productId,
+        t.productVersion,
+        t.offerId,
+        consentId,
+        t.runId,
+        t.recordVersion,
+        a.userRef,
+        a.requestId,
+        a.slaMs * 1000,
+      ],
     );
     const referralId = String(result.insertId);
     await m.query(
@@ -302,11 +325,10 @@ export class ApplicationsRepository {
   }
 
   async deleteOpenApplication(m: EntityManager, userId: string, partnerId: string, referralId: string): Promise<void> {
-    await m.query(`DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`, [
-      userId,
-      partnerId,
-      referralId,
-    ]);
+    await m.query(
+      `DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`,
+      [userId, partnerId, referralId],
+    );
   }
 
   /** LIVE → CONSUMED, conditional: false when the offer was no longer live. */
@@ -340,7 +362,12 @@ export class ApplicationsRepository {
     return rows.map((r: QueryRow) => ({ from: r.from_status, to: r.to_status, actorType: r.actor_type, note: r.note, at: new Date(r.at) }));
   }
 
-  async findConsent(userId: string, id: string, m: EntityManager = this.dataSource.manager, forUpdate = false): Promise<Consent | undefined> {
+  async findConsent(
+    userId: string,
+    id: string,
+    m: EntityManager = this.dataSource.manager,
+    forUpdate = false,
+  ): Promise<Consent | undefined> {
     if (forUpdate) {
       const locked = await m.query('SELECT id FROM consents WHERE id = ? AND user_id = ? FOR UPDATE', [id, userId]);
       if (!locked.length) return undefined;

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { DomainError, NotFoundError } from '../../common/errors';
 import { decodeCursor, Page, PageQuery, toPage } from '../../common/pagination';
 import { keyOf, toPublicId } from '../../common/public-id';
@@ -7,20 +8,14 @@ import { AppConfigService } from '../../infra/config/app-config';
 import { CryptoService } from '../../infra/crypto/crypto.service';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { OutboxService } from '../../infra/outbox/outbox.service';
-import { AuditEntryInput } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditEntryInput } from '../audit/audit-entry';
 import { RequestActor } from '../auth/actor.decorator';
 import { PartnerEvents } from '../events/partner-events.service';
 import { isFinal } from '../referrals/referral-state';
 import { ReferralTransitions } from '../referrals/referral-transitions';
 import { ReferralSla } from '../sla/referral-sla.service';
-import {
-  Application,
-  ApplicationDetailView,
-  ApplicationView,
-  toApplicationDetailView,
-  toApplicationView,
-} from './application';
+import { Application, ApplicationDetailView, ApplicationView, toApplicationDetailView, toApplicationView } from './application';
 import {
   applicationFinal,
   ApplicationRefusedError,
@@ -131,7 +126,10 @@ export class ApplicationsService {
       throw new ApplicationRefusedError('application-velocity-exceeded', 'Too many applications in a short time; try again later');
     }
     if (applicant && facts.otherAccountsWithIdentity + 1 > limits.maxAccountsPerIdentity) {
-      throw new ApplicationRefusedError('identity-shared-across-accounts', 'Applications with this identity are already made from another account');
+      throw new ApplicationRefusedError(
+        'identity-shared-across-accounts',
+        'Applications with this identity are already made from another account',
+      );
     }
     if (facts.relationshipKinds.includes('CARDHOLDER')) throw existingCardholder();
     if (facts.relationshipKinds.includes('OPEN_APPLICATION')) throw openApplication();
@@ -209,7 +207,10 @@ export class ApplicationsService {
     await this.tx.run(async (m) => {
       const moved = await this.withdrawInTransaction(m, application, userHash, 'withdrawn by the applicant');
       if (moved) {
-        await this.audit.append(this.entry(actor, userHash, 'application.withdrawn', application.id, application.partnerCode, 'SUCCESS', 200), m);
+        await this.audit.append(
+          this.entry(actor, userHash, 'application.withdrawn', application.id, application.partnerCode, 'SUCCESS', 200),
+          m,
+        );
       }
     });
     return this.view(publicId, actor);

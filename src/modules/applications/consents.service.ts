@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { NotFoundError } from '../../common/errors';
 import { decodeCursor, Page, PageQuery, toPage } from '../../common/pagination';
 import { keyOf, toPublicId } from '../../common/public-id';
@@ -72,7 +73,8 @@ export class ConsentsService {
       const withdrawn: string[] = [];
       for (const referralId of await this.repo.openReferralIdsOfConsent(m, key)) {
         const application = (await this.repo.findApplication(userId, referralId, m))!;
-        if (await this.applications.withdrawInTransaction(m, application, userHash, 'consent revoked')) withdrawn.push(toPublicId('ref', referralId));
+        if (await this.applications.withdrawInTransaction(m, application, userHash, 'consent revoked'))
+          withdrawn.push(toPublicId('ref', referralId));
       }
       await this.audit.append(
         {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+
 import { PROCESS_ROLE, ProcessRole, runsWorkers } from '../../infra/config/process-role';
 import { PollingLoop } from '../../infra/worker/polling-loop';
 import { AuditChainer, CHAIN_BATCH_SIZE } from './audit-chainer.service';

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
+
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { AuditEvent, hashEntry } from './audit-entry';
 import { AuditRepository } from './audit.repository';
+import { AuditEvent, hashEntry } from './audit-entry';
 
 export const CHAIN_BATCH_SIZE = 2000;
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { JobHandler } from '../../infra/queues/job-handler.decorator';
 import { SigningService } from '../signing/signing.service';
 import { AuditRepository } from './audit.repository';

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { SigningService } from '../signing/signing.service';
-import { AuditEvent, GENESIS_HASH, hashEntry } from './audit-entry';
 import { AuditRepository } from './audit.repository';
 import { CHECKPOINT_AUDIENCE } from './audit-checkpoint.service';
+import { AuditEvent, GENESIS_HASH, hashEntry } from './audit-entry';
 
 export interface AuditVerification {
   ok: boolean;

@@ -1,10 +1,11 @@
 import { Global, Module } from '@nestjs/common';
+
+import { AuditRepository } from './audit.repository';
+import { AuditWriter } from './audit.writer';
 import { AuditChainPump } from './audit-chain.pump';
 import { AuditChainer } from './audit-chainer.service';
 import { AuditCheckpointer } from './audit-checkpoint.service';
 import { AuditVerifier } from './audit-verifier.service';
-import { AuditRepository } from './audit.repository';
-import { AuditWriter } from './audit.writer';
 
 /** The hash-chained audit log. Global: every module records through AuditWriter. */
 @Global()

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { BadRequestError } from '../../common/errors';
 import { AuditActorType, AuditEntryInput, AuditEvent, AuditOutcome, canonicalJson } from './audit-entry';
 
@@ -127,10 +128,9 @@ export class AuditRepository {
   }
 
   async readInbox(m: EntityManager, limit: number): Promise<InboxRow[]> {
-    const rows: (EntryRowSql & { id: string })[] = await m.query(
-      `SELECT id, ${ENTRY_COLUMNS} FROM audit_inbox ORDER BY id LIMIT ?`,
-      [limit],
-    );
+    const rows: (EntryRowSql & { id: string })[] = await m.query(`SELECT id, ${ENTRY_COLUMNS} FROM audit_inbox ORDER BY id LIMIT ?`, [
+      limit,
+    ]);
     return rows.map((r) => ({ id: String(r.id), ...toEntry(r) }));
   }
 
@@ -207,13 +207,12 @@ export class AuditRepository {
 
   /** Checkpoints with afterSeq < seq <= toSeq, each with the hash of the event it names. */
   async checkpointsBetween(q: Queryable, afterSeq: number, toSeq: number, limit: number): Promise<CheckpointRow[]> {
-    const rows: { seq: string; hash: string; kid: string; token: string; created_at: Date; event_hash: string | null }[] =
-      await q.query(
-        `SELECT c.seq, c.hash, c.kid, c.token, c.created_at, e.hash AS event_hash
+    const rows: { seq: string; hash: string; kid: string; token: string; created_at: Date; event_hash: string | null }[] = await q.query(
+      `SELECT c.seq, c.hash, c.kid, c.token, c.created_at, e.hash AS event_hash
            FROM audit_checkpoints c LEFT JOIN audit_events e ON e.seq = c.seq
           WHERE c.seq > ? AND c.seq <= ? ORDER BY c.seq LIMIT ?`,
-        [afterSeq, toSeq, limit],
-      );
+      [afterSeq, toSeq, limit],
+    );
     return rows.map((r) => ({
       seq: Number(r.seq),
       hash: r.hash,

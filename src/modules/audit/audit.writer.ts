@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { GroupedCalls } from '../../common/grouped-calls';
 import { CryptoService } from '../../infra/crypto/crypto.service';
-import { AuditEntryInput } from './audit-entry';
 import { AuditRepository } from './audit.repository';
+import { AuditEntryInput } from './audit-entry';
 
 /** Most entries one group commit writes in a single INSERT (bounds the statement size). */
 export const GROUP_COMMIT_MAX_ENTRIES = 500;

@@ -1,5 +1,6 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
+
 import { Principal } from '../../common/principal';
 import { AuthenticationRequiredError } from './auth-errors';
 

@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { FastifyInstance } from 'fastify';
+
 import { PROBLEM_CONTENT_TYPE, toProblem } from '../../infra/http/problem-details';
 import { PartnerCallAudit } from './partner-call.audit';
 import { RequestAuthenticator } from './request-authenticator';

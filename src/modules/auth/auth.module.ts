@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { PartnersModule } from '../partners/partners.module';
 import { AuthHooks } from './auth-hooks';
 import { ClientAssertionVerifier } from './oauth/client-assertion.verifier';
@@ -17,7 +18,15 @@ import { RequestAuthenticator } from './request-authenticator';
 @Module({
   imports: [PartnersModule],
   controllers: [OAuthTokenController],
-  providers: [PlatformJwtVerifier, RequestAuthenticator, PartnerCallAudit, AuthHooks, ClientAssertionVerifier, JtiReplayStore, OAuthTokenService],
+  providers: [
+    PlatformJwtVerifier,
+    RequestAuthenticator,
+    PartnerCallAudit,
+    AuthHooks,
+    ClientAssertionVerifier,
+    JtiReplayStore,
+    OAuthTokenService,
+  ],
   exports: [PlatformJwtVerifier],
 })
 export class AuthModule {}

@@ -1,7 +1,8 @@
 import { createParamDecorator, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { AuditEntryInput, AuditOutcome } from '../audit/audit-entry';
+
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditEntryInput, AuditOutcome } from '../audit/audit-entry';
 import { isPartnerPath } from './auth-context';
 
 const unavailable = (instance: string) =>

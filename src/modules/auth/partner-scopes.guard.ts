@@ -1,6 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyReply, FastifyRequest } from 'fastify';
+
 import { ForbiddenError } from '../../common/errors';
 import { PartnerScope } from '../partners/partner';
 import { AuthenticationRequiredError, InsufficientScopeError } from './auth-errors';

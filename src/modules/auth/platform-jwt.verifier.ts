@@ -1,6 +1,8 @@
+import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
+
 import { Injectable } from '@nestjs/common';
 import * as jwt from 'jsonwebtoken';
-import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
+
 import { Principal, PrincipalType } from '../../common/principal';
 import { AppConfigService } from '../../infra/config/app-config';
 import { PLATFORM_ROLES, PlatformRole } from './auth-context';
@@ -56,7 +58,8 @@ export class PlatformJwtVerifier {
       throw new TokenRefused(error instanceof jwt.TokenExpiredError ? 'The token has expired' : 'The token is not valid');
     }
     if (typeof claims.exp !== 'number') throw new TokenRefused('The token has no expiry');
-    if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 128) throw new TokenRefused('The token has no valid subject');
+    if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 128)
+      throw new TokenRefused('The token has no valid subject');
     const roles = Array.isArray(claims.roles)
       ? (claims.roles.filter((r) => PLATFORM_ROLES.includes(r as PlatformRole)) as PlatformRole[])
       : [];

@@ -1,6 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyReply, FastifyRequest } from 'fastify';
+
 import { ForbiddenError } from '../../common/errors';
 import { PlatformRole } from './auth-context';
 import { AuthenticationRequiredError } from './auth-errors';
@@ -19,10 +20,14 @@ export class PlatformRolesGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const roles = this.reflector.getAllAndOverride<PlatformRole[] | undefined>(PLATFORM_ROLES_KEY, [context.getHandler(), context.getClass()]);
+    const roles = this.reflector.getAllAndOverride<PlatformRole[] | undefined>(PLATFORM_ROLES_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const principal = request.principal;
-    if (!principal) throw challenge(context.switchToHttp().getResponse<FastifyReply>(), new AuthenticationRequiredError(request.authFailure));
+    if (!principal)
+      throw challenge(context.switchToHttp().getResponse<FastifyReply>(), new AuthenticationRequiredError(request.authFailure));
     if (principal.type === 'partner' || !roles?.some((role) => principal.roles?.includes(role))) {
       throw new ForbiddenError('This token does not carry a role that may use this resource');
     }

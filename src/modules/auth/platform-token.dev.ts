@@ -1,5 +1,7 @@
-import * as jwt from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
+
+import * as jwt from 'jsonwebtoken';
+
 import { AppConfig } from '../../infra/config/app-config';
 import { PlatformRole } from './auth-context';
 

@@ -1,16 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import * as jwt from 'jsonwebtoken';
+
 import { ForbiddenError } from '../../common/errors';
 import { Principal } from '../../common/principal';
 import { AppConfigService } from '../../infra/config/app-config';
-import { PartnerDirectory } from '../partners/partner-directory';
 import { PartnerScope } from '../partners/partner';
+import { PartnerDirectory } from '../partners/partner-directory';
 import { KEY_CACHE_TTL_MS, SigningService } from '../signing/signing.service';
 import { PlatformRole, routeGroupOf } from './auth-context';
 import { AuthenticationRequiredError } from './auth-errors';
-import { challenge } from './platform-roles.guard';
 import { CLOCK_SKEW_SECONDS, PlatformJwtVerifier, platformPrincipal, TokenRefused } from './platform-jwt.verifier';
+import { challenge } from './platform-roles.guard';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
@@ -107,7 +108,8 @@ export class RequestAuthenticator {
     } catch {
       throw new TokenRefused('The access token is not valid or has expired');
     }
-    if (typeof claims.sub !== 'string' || typeof claims.scope !== 'string' || typeof claims.exp !== 'number') throw new TokenRefused('The access token is not valid');
+    if (typeof claims.sub !== 'string' || typeof claims.scope !== 'string' || typeof claims.exp !== 'number')
+      throw new TokenRefused('The access token is not valid');
     return { kind: 'access', sub: claims.sub, scope: claims.scope, exp: claims.exp, until: Date.now() + VERIFIED_TOKEN_TTL_MS };
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+
 import { CriteriaRule, DelinquencyScope } from '../prescreening/criteria';
 
 /** Product codes: like partner codes, a little longer (`XB-PLATINUM`). */

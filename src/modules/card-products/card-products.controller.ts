@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Param, ParseIntPipe, Patch, Post, Query } from '@nestjs/common';
+
 import { Page } from '../../common/pagination';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';

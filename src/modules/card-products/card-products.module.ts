@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { PartnersModule } from '../partners/partners.module';
 import { CardProductsController } from './card-products.controller';
 import { CardProductsRepository } from './card-products.repository';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { ConflictError } from '../../common/errors';
 import { CriteriaRule } from '../prescreening/criteria';
 import { CardProductDefinition, CardProductStatus, CardProductVersion, SharedFieldPath } from './card-product';
@@ -118,10 +119,11 @@ export class CardProductsRepository {
 
   /** Makes `version` current; only forwards, so a stale writer cannot move the pointer back. */
   async setCurrentVersion(m: EntityManager, productId: string, version: number): Promise<void> {
-    await m.query(
-      'UPDATE card_products SET current_version = ?, updated_at = NOW(3) WHERE id = ? AND current_version = ?',
-      [version, productId, version - 1],
-    );
+    await m.query('UPDATE card_products SET current_version = ?, updated_at = NOW(3) WHERE id = ? AND current_version = ?', [
+      version,
+      productId,
+      version - 1,
+    ]);
   }
 
   /**
@@ -134,18 +136,27 @@ export class CardProductsRepository {
   }
 
   async findCurrentByCode(code: string, manager?: EntityManager): Promise<CardProductVersion | undefined> {
-    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(`${SELECT_VERSION} WHERE p.code = ? AND v.version = p.current_version`, [code]);
+    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(
+      `${SELECT_VERSION} WHERE p.code = ? AND v.version = p.current_version`,
+      [code],
+    );
     return rows.length ? toVersion(rows[0]) : undefined;
   }
 
   async findVersionByCode(code: string, version: number, manager?: EntityManager): Promise<CardProductVersion | undefined> {
-    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(`${SELECT_VERSION} WHERE p.code = ? AND v.version = ?`, [code, version]);
+    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(`${SELECT_VERSION} WHERE p.code = ? AND v.version = ?`, [
+      code,
+      version,
+    ]);
     return rows.length ? toVersion(rows[0]) : undefined;
   }
 
   /** A pinned version by the product's internal id (what offers and referrals keep). */
   async findVersionById(productId: string, version: number, manager?: EntityManager): Promise<CardProductVersion | undefined> {
-    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(`${SELECT_VERSION} WHERE p.id = ? AND v.version = ?`, [productId, version]);
+    const rows: VersionRow[] = await (manager ?? this.dataSource.manager).query(`${SELECT_VERSION} WHERE p.id = ? AND v.version = ?`, [
+      productId,
+      version,
+    ]);
     return rows.length ? toVersion(rows[0]) : undefined;
   }
 

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
+
 import { NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, Page, toPage } from '../../common/pagination';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { AuditEntryInput, canonicalJson } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditEntryInput, canonicalJson } from '../audit/audit-entry';
 import { RequestActor } from '../auth/actor.decorator';
 import { PartnersRepository } from '../partners/partners.repository';
 import { parseCriteria } from '../prescreening/criteria';
@@ -144,7 +145,14 @@ function changedFields(current: CardProductDefinition, next: CardProductDefiniti
 
 /** What the audit keeps of a version: never the consent text itself, its version and digest stand for it. */
 function versionDetails(version: number, d: CardProductDefinition): Record<string, unknown> {
-  return { version, status: d.status, textVersion: d.textVersion, textSha256: d.textSha256, rules: d.criteria.length, sharedFields: d.sharedFields };
+  return {
+    version,
+    status: d.status,
+    textVersion: d.textVersion,
+    textSha256: d.textSha256,
+    rules: d.criteria.length,
+    sharedFields: d.sharedFields,
+  };
 }
 
 function auditEntry(

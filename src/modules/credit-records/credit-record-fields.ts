@@ -37,6 +37,4 @@ export const CREDIT_RECORD_FIELDS: readonly CreditRecordField[] = [
   { path: 'accountAgeMonths', column: 'TIMESTAMPDIFF(MONTH, account_opened_at, as_of)', type: 'int', derived: true },
 ];
 
-export const CREDIT_RECORD_FIELD_BY_PATH: ReadonlyMap<string, CreditRecordField> = new Map(
-  CREDIT_RECORD_FIELDS.map((f) => [f.path, f]),
-);
+export const CREDIT_RECORD_FIELD_BY_PATH: ReadonlyMap<string, CreditRecordField> = new Map(CREDIT_RECORD_FIELDS.map((f) => [f.path, f]));

@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
+
 import { CreditRecordsService, IngestResult, RejectedLine } from './credit-records.service';
 import { BulkLine, parseNdjsonLine } from './ingest/bulk-lines';
-import { SyntheticOptions, syntheticCreditRecords } from './synthetic/synthetic-credit-records';
+import { syntheticCreditRecords, SyntheticOptions } from './synthetic/synthetic-credit-records';
 
 /** Running totals of a long import, reported after every batch. */
 export interface ImportProgress {

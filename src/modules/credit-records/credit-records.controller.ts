@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { BulkBody } from '../../infra/http/body-limits';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';
@@ -17,7 +18,10 @@ const INGEST_RESULT_SCHEMA = {
         type: 'object',
         properties: {
           line: { type: 'integer' },
-          errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string', nullable: true }, message: { type: 'string' } } } },
+          errors: {
+            type: 'array',
+            items: { type: 'object', properties: { field: { type: 'string', nullable: true }, message: { type: 'string' } } },
+          },
         },
       },
     },

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { CreditRecordsController } from './credit-records.controller';
 import { CreditRecordsRepository } from './credit-records.repository';
 import { CreditRecordsService } from './credit-records.service';

@@ -159,7 +159,9 @@ export class CreditRecordsRepository {
     if (!userIds.length) return;
     await m.query(
       `INSERT IGNORE INTO credit_record_snapshots (${INSERT_COLUMNS})
-       SELECT ${INSERT_COLUMNS.split(', ').map((c) => `cr.${c}`).join(', ')}
+       SELECT ${INSERT_COLUMNS.split(', ')
+         .map((c) => `cr.${c}`)
+         .join(', ')}
          FROM credit_records cr
         WHERE cr.user_id IN (?)
           AND EXISTS (SELECT 1 FROM offers o WHERE o.user_id = cr.user_id AND o.record_version = cr.record_version)`,

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
+
 import { FieldError } from '../../common/errors';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { AuditActorType } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditActorType } from '../audit/audit-entry';
 import { CreditRecordRow, CreditRecordsRepository, RepaymentStatusUpdate, StoredCreditRecord } from './credit-records.repository';
 import { Identity, IdentityProtector } from './identity-protector';
 import { BulkLine } from './ingest/bulk-lines';
@@ -134,7 +135,10 @@ export class CreditRecordsService {
     let ignored = 0;
     for (const chunk of chunks([...newest.values()].sort(byUserId), INGEST_CHUNK_SIZE)) {
       const outcome = await this.tx.run(async (m) => {
-        const stored = await this.records.lockStates(m, chunk.map((u) => u.userId));
+        const stored = await this.records.lockStates(
+          m,
+          chunk.map((u) => u.userId),
+        );
         const apply: RepaymentStatusUpdate[] = [];
         const unknown: string[] = [];
         for (const u of chunk) {
@@ -142,7 +146,10 @@ export class CreditRecordsService {
           if (!s) unknown.push(u.userId);
           else if (u.asOf >= s.asOf && u.asOf >= s.currentDpdAsOf) apply.push(u);
         }
-        await this.records.preservePinnedVersions(m, apply.map((u) => u.userId));
+        await this.records.preservePinnedVersions(
+          m,
+          apply.map((u) => u.userId),
+        );
         await this.records.applyRepaymentStatus(m, apply);
         return { applied: apply.length, unknown };
       });
@@ -191,7 +198,10 @@ export class CreditRecordsService {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.tx.run(async (m) => {
-          const stored = await this.records.lockStates(m, rows.map((r) => r.userId));
+          const stored = await this.records.lockStates(
+            m,
+            rows.map((r) => r.userId),
+          );
           const fresh: CreditRecordRow[] = [];
           const newer: CreditRecordRow[] = [];
           for (const row of rows) {
@@ -200,7 +210,10 @@ export class CreditRecordsService {
             else if (row.asOf > s.asOf) newer.push(row);
           }
           await this.records.insertNew(m, fresh);
-          await this.records.preservePinnedVersions(m, newer.map((r) => r.userId));
+          await this.records.preservePinnedVersions(
+            m,
+            newer.map((r) => r.userId),
+          );
           await this.records.applyNewer(m, newer);
           return fresh.length + newer.length;
         });

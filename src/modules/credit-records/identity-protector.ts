@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { CryptoService } from '../../infra/crypto/crypto.service';
 
 export interface Identity {

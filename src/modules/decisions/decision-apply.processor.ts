@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { BasePayload } from '../../infra/queues/job-catalogue';

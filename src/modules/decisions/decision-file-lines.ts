@@ -71,7 +71,8 @@ function csvHeader(text: string): string[] {
       if (!known.has(c)) errors.push({ field: `header.${i + 1}`, message: `is not a known column (${CSV_COLUMNS.join(', ')})` });
       else if (columns.indexOf(c) !== i) errors.push({ field: `header.${i + 1}`, message: 'repeats a column' });
     });
-    for (const required of REQUIRED_COLUMNS) if (!columns.includes(required)) errors.push({ field: 'header', message: `must name the column ${required}` });
+    for (const required of REQUIRED_COLUMNS)
+      if (!columns.includes(required)) errors.push({ field: 'header', message: `must name the column ${required}` });
   }
   if (errors.length) throw new BadRequestError('The CSV header is not valid', errors);
   return columns!;

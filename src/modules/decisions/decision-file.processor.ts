@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import { JobPayload } from '../../infra/queues/job-catalogue';
 import { JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
 import { DEFAULT_JOB_OPTIONS } from '../../infra/queues/queues.module';
@@ -24,7 +25,15 @@ export class DecisionFileProcessor {
       const outcome = await this.files.process(payload.fileId, (p) => ctx.progress(p));
       return { outcome };
     } catch (error) {
-      this.logger.warn({ fileId: payload.fileId, attempt: ctx.attempt, correlationId: payload.correlationId, err: error instanceof Error ? error.message : String(error) }, 'decision file job failed');
+      this.logger.warn(
+        {
+          fileId: payload.fileId,
+          attempt: ctx.attempt,
+          correlationId: payload.correlationId,
+          err: error instanceof Error ? error.message : String(error),
+        },
+        'decision file job failed',
+      );
       if (ctx.attempt >= LAST_ATTEMPT) await this.files.fail(payload.fileId, `processing failed after ${ctx.attempt} attempts`);
       throw error;
     }

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { BadRequestError, DomainError } from '../../common/errors';
 import { PageQuery } from '../../common/pagination';
 import { BulkBody } from '../../infra/http/body-limits';
@@ -16,13 +17,16 @@ const FILE_BODY = {
     description: `NDJSON (application/x-ndjson): one { referralId, decision, decidedAt, … } a line, as POST /partner/v1/decisions; or CSV (text/csv) with the header ${CSV_COLUMNS.join(',')} (declineReasons separated by ';'). Lines are numbered as the file's lines from 1 (the CSV header is line 1).`,
   },
 };
-const ACCEPTED = { schema: { type: 'object', properties: { id: { type: 'string', example: 'dcf_42' }, status: { type: 'string', example: 'QUEUED' } } } };
+const ACCEPTED = {
+  schema: { type: 'object', properties: { id: { type: 'string', example: 'dcf_42' }, status: { type: 'string', example: 'QUEUED' } } },
+};
 
 /** The file's format from its media type; the body must be the raw text (the NDJSON and CSV parsers keep it so). */
 function fileOf(contentType: string | undefined, body: unknown): { format: DecisionFileFormat; text: string } {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
   const format: DecisionFileFormat | undefined = type === 'application/x-ndjson' ? 'NDJSON' : type === 'text/csv' ? 'CSV' : undefined;
-  if (!format) throw new DomainError(415, 'unsupported-media-type', 'Unsupported Media Type', 'A decision file is application/x-ndjson or text/csv');
+  if (!format)
+    throw new DomainError(415, 'unsupported-media-type', 'Unsupported Media Type', 'A decision file is application/x-ndjson or text/csv');
   if (typeof body !== 'string' || body.length === 0) throw new BadRequestError('The file is empty');
   return { format, text: body };
 }
@@ -42,10 +46,18 @@ export class PartnerDecisionFilesController {
   @ApiConsumes('application/x-ndjson', 'text/csv')
   @ApiBody(FILE_BODY)
   @ApiAcceptedResponse(ACCEPTED)
-  upload(@Body() body: unknown, @Headers('content-type') contentType: string | undefined, @Actor() actor: RequestActor): Promise<{ id: string; status: 'QUEUED' }> {
+  upload(
+    @Body() body: unknown,
+    @Headers('content-type') contentType: string | undefined,
+    @Actor() actor: RequestActor,
+  ): Promise<{ id: string; status: 'QUEUED' }> {
     const { format, text } = fileOf(contentType, body);
     const p = decidingPartner(actor);
-    return this.files.upload({ type: 'partner', partnerId: p.partnerId, partnerCode: p.partnerCode, requestId: p.requestId, clientIp: p.clientIp }, format, text);
+    return this.files.upload(
+      { type: 'partner', partnerId: p.partnerId, partnerCode: p.partnerCode, requestId: p.requestId, clientIp: p.clientIp },
+      format,
+      text,
+    );
   }
 
   @Get('decision-files/:id')
@@ -77,7 +89,11 @@ export class AdminDecisionFilesController {
     @Actor() actor: RequestActor,
   ): Promise<{ id: string; status: 'QUEUED' }> {
     const { format, text } = fileOf(contentType, body);
-    return this.files.upload({ type: 'admin', operatorId: actor.principal.id, partnerCode: code, requestId: actor.requestId, clientIp: actor.clientIp }, format, text);
+    return this.files.upload(
+      { type: 'admin', operatorId: actor.principal.id, partnerCode: code, requestId: actor.requestId, clientIp: actor.clientIp },
+      format,
+      text,
+    );
   }
 
   @Get('decision-files/:id')

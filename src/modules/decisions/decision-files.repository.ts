@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { ProblemDetails } from '../../infra/http/problem-details';
 import { DecisionFileFormat } from './decision-file-lines';
 
@@ -77,7 +78,10 @@ export class DecisionFilesRepository {
 
   /** QUEUED → PROCESSING (a re-run finds it PROCESSING already and carries on). */
   async markProcessing(id: string): Promise<void> {
-    await this.dataSource.query(`UPDATE decision_files SET status = 'PROCESSING', started_at = COALESCE(started_at, NOW(3)) WHERE id = ? AND status IN ('QUEUED', 'PROCESSING')`, [id]);
+    await this.dataSource.query(
+      `UPDATE decision_files SET status = 'PROCESSING', started_at = COALESCE(started_at, NOW(3)) WHERE id = ? AND status IN ('QUEUED', 'PROCESSING')`,
+      [id],
+    );
   }
 
   async answeredLines(fileId: string): Promise<Set<number>> {
@@ -89,25 +93,31 @@ export class DecisionFilesRepository {
    * Stores answers and the progress they make, in one transaction. A line answered already keeps its first answer
    * (the primary key (file_id, line)), so two runs of the job never answer a line twice. In the caller's transaction.
    */
-  async saveResults(m: EntityManager, fileId: string, results: { line: number; referralId: string | null; status: number; problem?: ProblemDetails }[]): Promise<number> {
+  async saveResults(
+    m: EntityManager,
+    fileId: string,
+    results: { line: number; referralId: string | null; status: number; problem?: ProblemDetails }[],
+  ): Promise<number> {
     if (results.length) {
       await m.query(
-          `INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES ${results.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+        `INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES ${results.map(() => '(?, ?, ?, ?, ?)').join(', ')}
            ON DUPLICATE KEY UPDATE line = line`,
         results.flatMap((r) => [fileId, r.line, r.referralId, r.status, r.problem ? JSON.stringify(r.problem) : null]),
       );
     }
-    await m.query('UPDATE decision_files SET processed_lines = (SELECT COUNT(*) FROM decision_file_results WHERE file_id = ?) WHERE id = ?', [fileId, fileId]);
+    await m.query(
+      'UPDATE decision_files SET processed_lines = (SELECT COUNT(*) FROM decision_file_results WHERE file_id = ?) WHERE id = ?',
+      [fileId, fileId],
+    );
     const [row] = await m.query('SELECT processed_lines FROM decision_files WHERE id = ?', [fileId]);
     return Number(row.processed_lines);
   }
 
   async finish(id: string, status: 'COMPLETED' | 'FAILED', error?: string): Promise<void> {
-    await this.dataSource.query(`UPDATE decision_files SET status = ?, error = ?, finished_at = NOW(3) WHERE id = ? AND status IN ('QUEUED', 'PROCESSING')`, [
-      status,
-      error ?? null,
-      id,
-    ]);
+    await this.dataSource.query(
+      `UPDATE decision_files SET status = ?, error = ?, finished_at = NOW(3) WHERE id = ? AND status IN ('QUEUED', 'PROCESSING')`,
+      [status, error ?? null, id],
+    );
   }
 
   /** A page of answers in line order, `limit + 1` rows so the caller knows whether another page exists. */

@@ -1,5 +1,7 @@
-import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+
+import { Injectable } from '@nestjs/common';
+
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, encodeCursor } from '../../common/pagination';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
@@ -7,8 +9,8 @@ import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { checkDecisionFile, DecisionFileFormat, decisionFileLines, isInvalidLine } from './decision-file-lines';
+import { DecisionFileResultRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
 import { DecidingPartner, DecisionLine, DecisionRecorder } from './decision-recorder';
-import { DecisionFileResultRow, DecisionFileStatus, DecisionFilesRepository } from './decision-files.repository';
 
 /** Lines decided and answered per step of the job: progress is saved after each, a re-run resumes after the last. */
 export const FILE_CHUNK_LINES = 1_000;
@@ -72,7 +74,8 @@ export class DecisionFilesService {
         body,
         bodySha256: sha256,
         totalLines: total,
-        uploadedBy: uploader.type === 'partner' ? { type: 'partner', id: uploader.partnerCode } : { type: 'admin', id: uploader.operatorId },
+        uploadedBy:
+          uploader.type === 'partner' ? { type: 'partner', id: uploader.partnerCode } : { type: 'admin', id: uploader.operatorId },
         requestId: uploader.requestId,
       });
       await this.outbox.enqueue(m, 'decisions', 'decision-file.process', { fileId, correlationId: uploader.requestId });
@@ -127,7 +130,10 @@ export class DecisionFilesService {
    * decided again on the re-run and gets the state machine's answer to a repeat (the same final decision answers
    * like the first).
    */
-  async process(fileKey: string, onProgress: (p: { processed: number; total: number }) => Promise<void>): Promise<'missing' | 'finished-already' | 'completed'> {
+  async process(
+    fileKey: string,
+    onProgress: (p: { processed: number; total: number }) => Promise<void>,
+  ): Promise<'missing' | 'finished-already' | 'completed'> {
     const file = await this.files.find(fileKey);
     if (!file) return 'missing';
     if (file.status === 'COMPLETED' || file.status === 'FAILED') return 'finished-already';
@@ -157,11 +163,16 @@ export class DecisionFilesService {
   }
 
   private async answer(partner: DecidingPartner, chunk: ReturnType<typeof decisionFileLines>): Promise<DecisionFileLineAnswer[]> {
-    const broken = chunk.filter(isInvalidLine).map((l) => problemAnswer(partner, l.line, new ValidationFailedError(l.invalid, 'The line is not a valid CSV decision line')));
+    const broken = chunk
+      .filter(isInvalidLine)
+      .map((l) => problemAnswer(partner, l.line, new ValidationFailedError(l.invalid, 'The line is not a valid CSV decision line')));
     const decisionLines = chunk.filter((l): l is DecisionLine => !isInvalidLine(l));
-    const decided = (await this.recorder.decide(partner, decisionLines, true)).map(
-      (r): DecisionFileLineAnswer => ({ line: r.line, referralId: storableReferralId(r.referralId), status: r.status, ...(r.problem ? { problem: r.problem } : {}) }),
-    );
+    const decided = (await this.recorder.decide(partner, decisionLines, true)).map((r): DecisionFileLineAnswer => ({
+      line: r.line,
+      referralId: storableReferralId(r.referralId),
+      status: r.status,
+      ...(r.problem ? { problem: r.problem } : {}),
+    }));
     return [...broken, ...decided].sort((a, b) => a.line - b.line);
   }
 

@@ -39,7 +39,8 @@ const MAX_REASONS = 10;
 /** decidedAt may be at most this far ahead of our clock (the bank's clock may run a little fast). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
-export type ParsedDecision = { ok: true; referralId?: string; decision: Decision } | { ok: false; referralId?: string; errors: FieldError[] };
+export type ParsedDecision =
+  { ok: true; referralId?: string; decision: Decision } | { ok: false; referralId?: string; errors: FieldError[] };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -75,10 +76,15 @@ export function parseDecision(body: unknown, withReferralId: boolean, now = new 
   if (!DECISIONS.includes(kind as DecisionKind)) errors.push({ field: 'decision', message: `must be one of ${DECISIONS.join(', ')}` });
   let decidedAt: Date | undefined;
   if (typeof body.decidedAt !== 'string') errors.push({ field: 'decidedAt', message: 'is required: an RFC 3339 date-time' });
-  else if (!(decidedAt = parseRfc3339(body.decidedAt))) errors.push({ field: 'decidedAt', message: 'must be an RFC 3339 date-time with an offset (e.g. 2026-11-22T08:00:00Z)' });
-  else if (decidedAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) errors.push({ field: 'decidedAt', message: 'may not be more than 5 minutes in the future' });
+  else if (!(decidedAt = parseRfc3339(body.decidedAt)))
+    errors.push({ field: 'decidedAt', message: 'must be an RFC 3339 date-time with an offset (e.g. 2026-11-22T08:00:00Z)' });
+  else if (decidedAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS)
+    errors.push({ field: 'decidedAt', message: 'may not be more than 5 minutes in the future' });
 
-  if (body.creditLimit !== undefined && (typeof body.creditLimit !== 'string' || !MONEY.test(body.creditLimit) || Number(body.creditLimit) <= 0)) {
+  if (
+    body.creditLimit !== undefined &&
+    (typeof body.creditLimit !== 'string' || !MONEY.test(body.creditLimit) || Number(body.creditLimit) <= 0)
+  ) {
     errors.push({ field: 'creditLimit', message: 'must be a positive decimal string with two places (e.g. "15000.00")' });
   }
   if (body.cardLast4 !== undefined && (typeof body.cardLast4 !== 'string' || !LAST4.test(body.cardLast4))) {
@@ -90,7 +96,8 @@ export function parseDecision(body: unknown, withReferralId: boolean, now = new 
       errors.push({ field: 'declineReasons', message: `must be an array of 1 to ${MAX_REASONS} reason codes` });
     } else {
       reasons.forEach((r, i) => {
-        if (typeof r !== 'string' || !REASON.test(r)) errors.push({ field: `declineReasons.${i}`, message: 'must be an upper-case code of 1–32 characters [A-Z0-9_]' });
+        if (typeof r !== 'string' || !REASON.test(r))
+          errors.push({ field: `declineReasons.${i}`, message: 'must be an upper-case code of 1–32 characters [A-Z0-9_]' });
       });
       if (new Set(reasons).size !== reasons.length) errors.push({ field: 'declineReasons', message: 'must not repeat a code' });
     }
@@ -121,5 +128,10 @@ export function decidedBeforeCreation(decision: Decision, createdAt: Date): bool
  */
 export function sameDecision(a: Decision, b: Decision): boolean {
   const reasons = (d: Decision) => [...(d.declineReasons ?? [])].sort().join(',');
-  return a.decision === b.decision && (a.creditLimit ?? null) === (b.creditLimit ?? null) && (a.cardLast4 ?? null) === (b.cardLast4 ?? null) && reasons(a) === reasons(b);
+  return (
+    a.decision === b.decision &&
+    (a.creditLimit ?? null) === (b.creditLimit ?? null) &&
+    (a.cardLast4 ?? null) === (b.cardLast4 ?? null) &&
+    reasons(a) === reasons(b)
+  );
 }

@@ -1,15 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { keyOf, toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
-import { AuditEntryInput } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditEntryInput } from '../audit/audit-entry';
 import { ReferralTransitions } from '../referrals/referral-transitions';
 import { decidedBeforeCreation, Decision, parseDecision, sameDecision } from './decision-input';
-import { decisionOf, DecidableRow, DecisionsRepository } from './decisions.repository';
+import { DecidableRow, decisionOf, DecisionsRepository } from './decisions.repository';
 
 /** Who decides: always a partner (an operator uploading a file acts on the partner's behalf, named in `via`). */
 export interface DecidingPartner {
@@ -78,7 +79,15 @@ export class DecisionRecorder {
     const pending: Pending[] = [];
     for (const l of lines) {
       if (l.notJson) {
-        results.set(l.line, this.failed(partner, l.line, null, new ValidationFailedError([{ field: null, message: 'is not valid JSON' }], 'The line is not valid JSON')));
+        results.set(
+          l.line,
+          this.failed(
+            partner,
+            l.line,
+            null,
+            new ValidationFailedError([{ field: null, message: 'is not valid JSON' }], 'The line is not valid JSON'),
+          ),
+        );
         continue;
       }
       const parsed = parseDecision(l.value, withReferralId, now);
@@ -98,7 +107,10 @@ export class DecisionRecorder {
     const keys = [...new Set(pending.map((p) => p.key))];
     const codes = await this.repository.productCodes(partner.partnerId, keys);
     const missing = pending.filter((p) => !codes.has(p.key));
-    await this.auditProbes(partner, missing.map((p) => p.key));
+    await this.auditProbes(
+      partner,
+      missing.map((p) => p.key),
+    );
     for (const p of missing) results.set(p.line, this.failed(partner, p.line, p.referralId, new NotFoundError('referral')));
 
     // Same referral's lines stay in line order (a file may hold PENDING_REVIEW then APPROVED); ids ascending across chunks.
@@ -131,7 +143,12 @@ export class DecisionRecorder {
         }
         chunk.forEach((p, i) => {
           const o = outcomes[i];
-          results.set(p.line, 'error' in o ? this.failed(partner, p.line, p.referralId, o.error) : { line: p.line, referralId: p.referralId, status: 200, view: o.view });
+          results.set(
+            p.line,
+            'error' in o
+              ? this.failed(partner, p.line, p.referralId, o.error)
+              : { line: p.line, referralId: p.referralId, status: 200, view: o.view },
+          );
         });
       }
     };
@@ -214,10 +231,16 @@ export class DecisionRecorder {
         return { error: new NotFoundError('referral') };
     }
     const to = decision.decision;
-    const moved = await this.transitions.move(m, row.id, to, { type: 'partner', id: partner.partnerCode }, {
-      note: partner.via ? 'decision file uploaded by an operator' : undefined,
-      set: { decision: JSON.stringify(decision) },
-    });
+    const moved = await this.transitions.move(
+      m,
+      row.id,
+      to,
+      { type: 'partner', id: partner.partnerCode },
+      {
+        note: partner.via ? 'decision file uploaded by an operator' : undefined,
+        set: { decision: JSON.stringify(decision) },
+      },
+    );
     if (!moved.moved) return { error: new ConflictError('referral-state-changed', 'The referral changed state; read it again') };
     if (to !== 'PENDING_REVIEW') {
       await this.outbox.enqueue(m, 'decisions', 'decision.apply', { referralId: row.id, correlationId: partner.requestId });
@@ -252,7 +275,12 @@ export class DecisionRecorder {
 /** A line that failed for a reason of ours: the client sees a 500 with the request id, the log has the cause. */
 class InternalLineError extends DomainError {
   constructor() {
-    super(500, 'internal-error', 'Internal server error', 'An unexpected error occurred; quote the instance (request id) when reporting it');
+    super(
+      500,
+      'internal-error',
+      'Internal server error',
+      'An unexpected error occurred; quote the instance (request id) when reporting it',
+    );
   }
 }
 

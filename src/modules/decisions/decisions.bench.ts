@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+
 import { toPublicId } from '../../common/public-id';
 
 /**
@@ -11,7 +12,10 @@ import { toPublicId } from '../../common/public-id';
  * Inserts `count` DELIVERED referrals of one partner's product (one shared consent; synthetic user ids and offer ids)
  * in multi-row INSERT … SELECT statements. Returns their public ids in creation order.
  */
-export async function seedDeliveredReferrals(db: DataSource, opts: { partnerCode: string; productCode: string; count: number; userIdPrefix?: string }): Promise<string[]> {
+export async function seedDeliveredReferrals(
+  db: DataSource,
+  opts: { partnerCode: string; productCode: string; count: number; userIdPrefix?: string },
+): Promise<string[]> {
   const [p] = await db.query(
     `SELECT cp.id AS product_id, cp.partner_id, cp.current_version AS version, v.decision_sla_hours
        FROM card_products cp JOIN partners pa ON pa.id = cp.partner_id
@@ -36,7 +40,15 @@ export async function seedDeliveredReferrals(db: DataSource, opts: { partnerCode
       `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status,
                               expires_at, ready_at, delivered_at)
        VALUES ${rows.map(() => `(?, ?, ?, ?, ?, ?, 0, 1, REPEAT('b', 43), 'DELIVERED', NOW(3) + INTERVAL ? HOUR, NOW(3), NOW(3))`).join(', ')}`,
-      rows.flatMap(([user, offer]) => [user, p.partner_id, p.product_id, p.version, String(offer), String(consent.insertId), Number(p.decision_sla_hours)]),
+      rows.flatMap(([user, offer]) => [
+        user,
+        p.partner_id,
+        p.product_id,
+        p.version,
+        String(offer),
+        String(consent.insertId),
+        Number(p.decision_sla_hours),
+      ]),
     );
     // A multi-row INSERT hands out consecutive auto-increment ids from insertId (innodb_autoinc_lock_mode 1 or 2 with one statement).
     for (let i = 0; i < n; i++) ids.push(toPublicId('ref', BigInt(result.insertId) + BigInt(i)));
@@ -48,13 +60,15 @@ export async function seedDeliveredReferrals(db: DataSource, opts: { partnerCode
 export function bulkDecisionBodies(referralIds: string[], linesPerBody = 5_000, decidedAt = new Date().toISOString()): Buffer[] {
   const bodies: Buffer[] = [];
   for (let from = 0; from < referralIds.length; from += linesPerBody) {
-    const lines = referralIds.slice(from, from + linesPerBody).map((referralId, i) =>
-      JSON.stringify(
-        (from + i) % 2 === 0
-          ? { referralId, decision: 'APPROVED', decidedAt, creditLimit: '10000.00', cardLast4: '1234' }
-          : { referralId, decision: 'DECLINED', decidedAt, declineReasons: ['BENCH'] },
-      ),
-    );
+    const lines = referralIds
+      .slice(from, from + linesPerBody)
+      .map((referralId, i) =>
+        JSON.stringify(
+          (from + i) % 2 === 0
+            ? { referralId, decision: 'APPROVED', decidedAt, creditLimit: '10000.00', cardLast4: '1234' }
+            : { referralId, decision: 'DECLINED', decidedAt, declineReasons: ['BENCH'] },
+        ),
+      );
     bodies.push(Buffer.from(lines.join('\n') + '\n'));
   }
   return bodies;

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { ReferralCoreModule } from '../referrals/referral-core.module';
 import { DecisionApplyProcessor } from './decision-apply.processor';
 import { DecisionFileProcessor } from './decision-file.processor';
@@ -16,7 +17,14 @@ import { PartnerDecisionsController } from './partner-decisions.controller';
 @Module({
   imports: [ReferralCoreModule],
   controllers: [PartnerDecisionsController, PartnerDecisionFilesController, AdminDecisionFilesController],
-  providers: [DecisionsRepository, DecisionRecorder, DecisionApplyProcessor, DecisionFilesRepository, DecisionFilesService, DecisionFileProcessor],
+  providers: [
+    DecisionsRepository,
+    DecisionRecorder,
+    DecisionApplyProcessor,
+    DecisionFilesRepository,
+    DecisionFilesService,
+    DecisionFileProcessor,
+  ],
   exports: [DecisionRecorder],
 })
 export class DecisionsModule {}

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
+import { jsonColumn } from '../../infra/database/json-column';
 import { ReferralStatus } from '../referrals/referral-state';
 import { Decision } from './decision-input';
-import { jsonColumn } from '../../infra/database/json-column';
 
 export interface DecidableRow {
   id: string;
@@ -44,7 +45,10 @@ export class DecisionsRepository {
   /** Which of `ids` exist under another partner (answered 404 like missing ones, but audited as probing). */
   async ownedByOthers(partnerId: string, ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const rows: { id: string }[] = await this.dataSource.query('SELECT id FROM referrals WHERE id IN (?) AND partner_id <> ?', [ids, partnerId]);
+    const rows: { id: string }[] = await this.dataSource.query('SELECT id FROM referrals WHERE id IN (?) AND partner_id <> ?', [
+      ids,
+      partnerId,
+    ]);
     return rows.map((r) => String(r.id));
   }
 
@@ -96,11 +100,10 @@ export class DecisionsRepository {
 
   /** A final decision ends the open application with that partner (the user may apply again after a decline). */
   async endOpenApplication(m: EntityManager, r: ApplyRow): Promise<void> {
-    await m.query(`DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`, [
-      r.user_id,
-      r.partner_id,
-      r.id,
-    ]);
+    await m.query(
+      `DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`,
+      [r.user_id, r.partner_id, r.id],
+    );
   }
 
   /** One notification per (referral, kind): the unique key makes a repeated run a no-op. */

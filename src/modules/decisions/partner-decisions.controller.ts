@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { NotFoundError } from '../../common/errors';
 import { BulkBody } from '../../infra/http/body-limits';
 import { Actor, RequestActor } from '../auth/actor.decorator';
@@ -56,6 +57,12 @@ export class PartnerDecisionsController {
   @ApiBody({ schema: { type: 'string', description: 'one decision line per NDJSON line, or a JSON array of them' } })
   async decideBulk(@Body() body: unknown, @Actor() actor: RequestActor): Promise<BulkDecisionAnswer> {
     const results = await this.recorder.decide(decidingPartner(actor), bulkLinesOf(body), true);
-    return { results: results.map((r) => (r.problem ? { line: r.line, referralId: r.referralId, status: r.status, problem: r.problem } : { line: r.line, referralId: r.referralId, status: r.status })) };
+    return {
+      results: results.map((r) =>
+        r.problem
+          ? { line: r.line, referralId: r.referralId, status: r.status, problem: r.problem }
+          : { line: r.line, referralId: r.referralId, status: r.status },
+      ),
+    };
   }
 }

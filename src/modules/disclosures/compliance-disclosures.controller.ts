@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { BadRequestError } from '../../common/errors';
 import { Page, PageQuery } from '../../common/pagination';
 import { AuditWriter } from '../audit/audit.writer';
@@ -25,7 +26,8 @@ export class ComplianceDisclosuresController {
   @Get(':userId/disclosures')
   @ApiOperation({ summary: "Every disclosure of one user's data to a partner, in creation order" })
   async list(@Param('userId') userId: string, @Query() query: PageQuery, @Actor() actor: RequestActor): Promise<Page<DisclosureView>> {
-    if (!USER_ID.test(userId)) throw new BadRequestError('userId is not a platform user id', [{ field: 'userId', message: 'must be 1-64 printable characters' }]);
+    if (!USER_ID.test(userId))
+      throw new BadRequestError('userId is not a platform user id', [{ field: 'userId', message: 'must be 1-64 printable characters' }]);
     const page = await this.ledger.listForUser(userId, { limit: query.limit, cursor: query.cursor });
     // Recorded (and committed) before the answer leaves: a read that left no trace must not deliver data.
     await this.audit.append({

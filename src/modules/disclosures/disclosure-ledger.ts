@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { decodeCursor, Page, toPage } from '../../common/pagination';
 import { toPublicId } from '../../common/public-id';
+import { jsonColumn } from '../../infra/database/json-column';
 import { DisclosureView, NewDisclosure } from './disclosure';
 import { DisclosureRow, DisclosuresRepository } from './disclosures.repository';
-import { jsonColumn } from '../../infra/database/json-column';
 
 /**
  * The ledger of everything that left for a partner: what (field paths and the artefact's digest), to whom, when,

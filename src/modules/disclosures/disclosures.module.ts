@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+
 import { ComplianceDisclosuresController } from './compliance-disclosures.controller';
 import { DisclosureLedger } from './disclosure-ledger';
 import { DisclosuresRepository } from './disclosures.repository';

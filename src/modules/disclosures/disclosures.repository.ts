@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { DisclosureKind, NewDisclosure } from './disclosure';
 
 export interface DisclosureRow {
@@ -22,7 +23,16 @@ export class DisclosuresRepository {
     const result: { insertId: number | string } = await m.query(
       `INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256, request_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [d.userId, d.partnerId, d.consentId ?? null, d.referralId ?? null, d.kind, JSON.stringify(d.sharedFields), d.artefactSha256 ?? null, d.requestId ?? null],
+      [
+        d.userId,
+        d.partnerId,
+        d.consentId ?? null,
+        d.referralId ?? null,
+        d.kind,
+        JSON.stringify(d.sharedFields),
+        d.artefactSha256 ?? null,
+        d.requestId ?? null,
+      ],
     );
     return String(result.insertId);
   }
@@ -30,9 +40,21 @@ export class DisclosuresRepository {
   /** Many disclosures in one multi-row INSERT (batched fetches): one round trip however many rows. */
   async insertMany(m: EntityManager, ds: readonly NewDisclosure[]): Promise<void> {
     if (ds.length === 0) return;
-    await m.query('INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256, request_id) VALUES ?', [
-      ds.map((d) => [d.userId, d.partnerId, d.consentId ?? null, d.referralId ?? null, d.kind, JSON.stringify(d.sharedFields), d.artefactSha256 ?? null, d.requestId ?? null]),
-    ]);
+    await m.query(
+      'INSERT INTO disclosures (user_id, partner_id, consent_id, referral_id, kind, shared_fields, artefact_sha256, request_id) VALUES ?',
+      [
+        ds.map((d) => [
+          d.userId,
+          d.partnerId,
+          d.consentId ?? null,
+          d.referralId ?? null,
+          d.kind,
+          JSON.stringify(d.sharedFields),
+          d.artefactSha256 ?? null,
+          d.requestId ?? null,
+        ]),
+      ],
+    );
   }
 
   /** `limit + 1` rows after `afterId`, so the caller can tell whether another page exists. */

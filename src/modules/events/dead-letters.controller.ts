@@ -1,4 +1,5 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
+
 import { NotFoundError } from '../../common/errors';
 import { decodeCursor, Page, PageQuery, toPage } from '../../common/pagination';
 import { toPublicId } from '../../common/public-id';

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { FieldError, ValidationFailedError } from '../../common/errors';
 import { keyOf, toPublicId } from '../../common/public-id';
 import { AppConfigService } from '../../infra/config/app-config';
@@ -47,7 +48,10 @@ export class EventPollService {
       rows = await this.events.openEvents(partnerId, max);
     }
     const handedOut = rows.slice(0, max);
-    await this.events.markPolled(partnerId, handedOut.map((r) => String(r.id)));
+    await this.events.markPolled(
+      partnerId,
+      handedOut.map((r) => String(r.id)),
+    );
     const sets: Record<string, string> = {};
     for (const row of handedOut) sets[toPublicId('evt', row.id)] = row.set_jws;
     return { sets, moreAvailable: rows.length > max };
@@ -93,7 +97,8 @@ function parseSetErrs(input: Record<string, unknown> | undefined): Array<{ id: s
     }
     const extra = Object.keys(v).filter((k) => k !== 'err' && k !== 'description');
     for (const k of extra) problems.push({ field: `${field}.${k}`, message: 'is not an accepted field' });
-    if (typeof v.err !== 'string' || !ERR_CODE.test(v.err)) problems.push({ field: `${field}.err`, message: 'must be an error code (a-z, 0-9, _)' });
+    if (typeof v.err !== 'string' || !ERR_CODE.test(v.err))
+      problems.push({ field: `${field}.err`, message: 'must be an error code (a-z, 0-9, _)' });
     if (v.description !== undefined && (typeof v.description !== 'string' || v.description.length > 1000)) {
       problems.push({ field: `${field}.description`, message: 'must be a string of at most 1000 characters' });
     }

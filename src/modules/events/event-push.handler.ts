@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import { toPublicId } from '../../common/public-id';
 import { AppConfigService } from '../../infra/config/app-config';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
@@ -51,7 +52,13 @@ export class EventPushHandler {
     const recorded = await this.tx.run(async (m) => {
       if (!(await this.events.recordAttempt(m, eventId, attempt, { status, error }))) return false;
       if (status === 'PENDING') {
-        await this.outbox.enqueue(m, 'events', 'event.push', { eventId, attempt: attempt + 1, correlationId: payload.correlationId }, { delayMs: retryIn });
+        await this.outbox.enqueue(
+          m,
+          'events',
+          'event.push',
+          { eventId, attempt: attempt + 1, correlationId: payload.correlationId },
+          { delayMs: retryIn },
+        );
       } else if (status === 'DELIVERED' || status === 'DEAD') {
         await this.audit.append(
           {

@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+
 import { ForbiddenError } from '../../common/errors';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+
 import { PartnersModule } from '../partners/partners.module';
 import { DeadLettersController } from './dead-letters.controller';
 import { EventPollService } from './event-poll.service';

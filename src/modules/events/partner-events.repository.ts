@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { PushStatus } from './partner-event';
 
 const ER_DUP_ENTRY = 1062;
@@ -91,10 +92,10 @@ export class PartnerEventsRepository {
   ): Promise<Map<string, string>> {
     if (events.length === 0) return new Map();
     const keys = events.map((e) => e.dedupeKey);
-    const existing: Array<{ dedupe_key: string }> = await m.query('SELECT dedupe_key FROM partner_events WHERE partner_id = ? AND dedupe_key IN (?)', [
-      partnerId,
-      keys,
-    ]);
+    const existing: Array<{ dedupe_key: string }> = await m.query(
+      'SELECT dedupe_key FROM partner_events WHERE partner_id = ? AND dedupe_key IN (?)',
+      [partnerId, keys],
+    );
     const taken = new Set(existing.map((r) => r.dedupe_key));
     const fresh = events.filter((e) => !taken.has(e.dedupeKey));
     if (fresh.length === 0) return new Map();

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { toPublicId } from '../../common/public-id';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { SigningService } from '../signing/signing.service';
@@ -66,7 +67,10 @@ export class PartnerEvents {
         'secevent',
         fresh.map((e) => securityEvent(e, e.toe ?? now, partner.code, ids.get(e.dedupeKey)!)),
       );
-      await this.events.setJwsMany(m, fresh.map((e, i) => ({ id: ids.get(e.dedupeKey)!, jws: signed[i].token })));
+      await this.events.setJwsMany(
+        m,
+        fresh.map((e, i) => ({ id: ids.get(e.dedupeKey)!, jws: signed[i].token })),
+      );
       if (push) {
         await this.outbox.enqueueMany(
           m,

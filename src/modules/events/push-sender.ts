@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
 import { lookup as dnsLookup, LookupAddress } from 'node:dns';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP, LookupFunction } from 'node:net';
+
+import { Injectable } from '@nestjs/common';
+
 import { AppConfigService } from '../../infra/config/app-config';
 import { isForbiddenAddress } from '../partners/push-endpoint.policy';
 
@@ -97,7 +99,11 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
     if (error) return callback(error, '', 0);
     const list = addresses as unknown as LookupAddress[];
     if (list.length === 0 || list.some((a) => isForbiddenAddress(a.address))) {
-      return callback(new ForbiddenAddressError('push endpoint resolves to an address that is not allowed') as NodeJS.ErrnoException, '', 0);
+      return callback(
+        new ForbiddenAddressError('push endpoint resolves to an address that is not allowed') as NodeJS.ErrnoException,
+        '',
+        0,
+      );
     }
     if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
     return callback(null, list[0].address, list[0].family);

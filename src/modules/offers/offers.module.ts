@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { MeOffersController } from './me-offers.controller';
 import { OffersRepository } from './offers.repository';
 import { OffersService } from './offers.service';

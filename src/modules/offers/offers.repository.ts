@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { SqlFragment } from '../prescreening/criteria';
 import { Offer, OfferStatus } from './offer';
 

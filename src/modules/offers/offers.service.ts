@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { decodeCursor, Page, PageQuery, toPage } from '../../common/pagination';
 import { OfferView, toOfferView } from './offer';
 import { OffersRepository } from './offers.repository';

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, KeyObject } from 'node:crypto';
+
 import { FieldError, ValidationFailedError } from '../../common/errors';
 import { CLIENT_KEY_ALGS, ClientJwk, ClientKey, ClientKeyAlg } from './partner';
 
@@ -43,7 +44,8 @@ function fromJwk(raw: unknown): ClientKey | string {
   if (typeof jwk.kid !== 'string' || !KID.test(jwk.kid)) return 'must have a kid of 1-128 printable characters';
   if (jwk.use !== undefined && jwk.use !== 'sig') return 'use must be "sig"';
   if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) return 'key_ops must allow "verify"';
-  if (jwk.alg !== undefined && !CLIENT_KEY_ALGS.includes(jwk.alg as ClientKeyAlg)) return `alg must be one of ${CLIENT_KEY_ALGS.join(', ')}`;
+  if (jwk.alg !== undefined && !CLIENT_KEY_ALGS.includes(jwk.alg as ClientKeyAlg))
+    return `alg must be one of ${CLIENT_KEY_ALGS.join(', ')}`;
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as never, format: 'jwk' });

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { PartnerWithKeys } from './partner';
 import { PartnersRepository } from './partners.repository';
 

@@ -1,4 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
+
 import { NotFoundError } from '../../common/errors';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';
@@ -15,6 +16,12 @@ export class PartnerSelfController {
     const partner = await this.directory.byCode(actor.principal.id);
     if (!partner) throw new NotFoundError('partner');
     // scopes: what this token may do; grantedScopes: what the partner may ask for.
-    return { code: partner.code, clientId: partner.code, name: partner.name, scopes: actor.principal.scopes ?? [], grantedScopes: partner.scopes };
+    return {
+      code: partner.code,
+      clientId: partner.code,
+      name: partner.name,
+      scopes: actor.principal.scopes ?? [],
+      grantedScopes: partner.scopes,
+    };
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { PartnerDirectory } from './partner-directory';
 import { PartnerSelfController } from './partner-self.controller';
 import { PartnersController } from './partners.controller';

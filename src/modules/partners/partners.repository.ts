@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { ConflictError } from '../../common/errors';
 import { ClientJwk, ClientKey, Partner, PartnerScope, PartnerStatus, PartnerWithKeys } from './partner';
 
@@ -98,7 +99,9 @@ export class PartnersRepository {
   /** The partner with its keys; `forUpdate` locks the row for a read-modify-write in `m`'s transaction. */
   async findByCode(code: string, opts: { manager?: EntityManager; forUpdate?: boolean } = {}): Promise<PartnerWithKeys | undefined> {
     const q = opts.manager ?? this.dataSource.manager;
-    const rows: PartnerRow[] = await q.query(`SELECT ${COLUMNS} FROM partners WHERE code = ?${opts.forUpdate ? ' FOR UPDATE' : ''}`, [code]);
+    const rows: PartnerRow[] = await q.query(`SELECT ${COLUMNS} FROM partners WHERE code = ?${opts.forUpdate ? ' FOR UPDATE' : ''}`, [
+      code,
+    ]);
     if (rows.length === 0) return undefined;
     const [withKeys] = await this.attachKeys(q, rows.map(toPartner));
     return withKeys;
@@ -107,7 +110,10 @@ export class PartnersRepository {
   /** One page in creation order, `limit + 1` rows so the caller knows whether another page exists. */
   async page(afterId: string | undefined, limit: number): Promise<PartnerWithKeys[]> {
     const q = this.dataSource.manager;
-    const rows: PartnerRow[] = await q.query(`SELECT ${COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?`, [afterId ?? '0', limit + 1]);
+    const rows: PartnerRow[] = await q.query(`SELECT ${COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?`, [
+      afterId ?? '0',
+      limit + 1,
+    ]);
     return this.attachKeys(q, rows.map(toPartner));
   }
 

@@ -1,19 +1,14 @@
 import { Injectable } from '@nestjs/common';
+
 import { NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, Page, toPage } from '../../common/pagination';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { AuditEntryInput } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditEntryInput } from '../audit/audit-entry';
 import { RequestActor } from '../auth/actor.decorator';
 import { parseClientKeys } from './client-keys';
 import { CreatePartnerDto, ListPartnersQuery, UpdatePartnerDto } from './dto/partner.dto';
-import {
-  DEFAULT_NOTICE_DAYS,
-  DEFAULT_OVERDUE_THRESHOLD_DAYS,
-  PARTNER_SCOPES,
-  PartnerView,
-  toPartnerView,
-} from './partner';
+import { DEFAULT_NOTICE_DAYS, DEFAULT_OVERDUE_THRESHOLD_DAYS, PARTNER_SCOPES, PartnerView, toPartnerView } from './partner';
 import { PartnerDirectory } from './partner-directory';
 import { PartnerChanges, PartnersRepository } from './partners.repository';
 import { PushEndpointPolicy } from './push-endpoint.policy';
@@ -53,7 +48,9 @@ export class PartnersService {
     if (fields.length === 0) throw new ValidationFailedError([{ field: null, message: 'give at least one field to change' }]);
     const keys = dto.jwks !== undefined || dto.publicKeyPem !== undefined ? parseClientKeys(dto) : undefined;
     const pushEndpoint =
-      dto.pushEndpoint === undefined || dto.pushEndpoint === null ? dto.pushEndpoint : await this.pushPolicy.assertAllowed(dto.pushEndpoint);
+      dto.pushEndpoint === undefined || dto.pushEndpoint === null
+        ? dto.pushEndpoint
+        : await this.pushPolicy.assertAllowed(dto.pushEndpoint);
     const changes: PartnerChanges = {
       name: dto.name,
       status: dto.status,
@@ -69,7 +66,10 @@ export class PartnersService {
       if (keys) await this.partners.replaceKeys(m, current.id, keys);
       const other = fields.filter((f) => f !== 'status');
       if (other.length > 0) {
-        await this.audit.append(entry(actor, 'partner.updated', code, 200, { fields: other, ...(keys ? { kids: keys.map((k) => k.kid) } : {}) }), m);
+        await this.audit.append(
+          entry(actor, 'partner.updated', code, 200, { fields: other, ...(keys ? { kids: keys.map((k) => k.kid) } : {}) }),
+          m,
+        );
       }
       if (dto.status !== undefined && dto.status !== current.status) {
         const action = dto.status === 'SUSPENDED' ? 'partner.suspended' : 'partner.reactivated';

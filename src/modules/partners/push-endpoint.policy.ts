@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+
+import { Injectable } from '@nestjs/common';
+
 import { ValidationFailedError } from '../../common/errors';
 import { AppConfigService } from '../../infra/config/app-config';
 

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { UpdatePreferencesDto } from './dto/prescreening.dto';

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
@@ -8,7 +9,8 @@ import { compileCriteria } from './criteria';
 import { PrescreenRun, runPublicId } from './prescreen-run';
 import { ChunkCounts, PrescreenRunsRepository } from './prescreen-runs.repository';
 
-export type PlanOutcome = { planned: true; chunks: number; totalUsers: number } | { planned: false; reason: 'already-planned' | 'not-queued' };
+export type PlanOutcome =
+  { planned: true; chunks: number; totalUsers: number } | { planned: false; reason: 'already-planned' | 'not-queued' };
 
 /** Why planning has nothing (more) to do for the run: planned already, or ended (FAILED); undefined to go on. */
 function planningEnded(run: PrescreenRun): PlanOutcome | undefined {
@@ -20,7 +22,8 @@ function planningEnded(run: PrescreenRun): PlanOutcome | undefined {
 /** Chunks committed per planning transaction (each commit lets the outbox relay hand them to the workers). */
 const PLAN_STEP_CHUNKS = 4;
 
-export type ChunkOutcome = { done: true; counts: ChunkCounts; runCompleted: boolean } | { done: false; reason: 'already-done' | 'run-ended' };
+export type ChunkOutcome =
+  { done: true; counts: ChunkCounts; runCompleted: boolean } | { done: false; reason: 'already-done' | 'run-ended' };
 
 /**
  * The work of a pre-screen run, as the job handlers drive it. Both steps are idempotent under BullMQ's

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import { JobPayload } from '../../infra/queues/job-catalogue';
 import { JobAbandonedHandler, JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
 import { DEFAULT_JOB_OPTIONS } from '../../infra/queues/queues.module';

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { StartPrescreenRunDto } from './dto/prescreening.dto';

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { MarkedReasons } from './criteria';
+
 import { OfferCandidates, UserIdRange, userIdRangeSql } from '../offers/offers.repository';
+import { MarkedReasons } from './criteria';
 import { PrescreenRun, PrescreenRunStatus, RunTotals } from './prescreen-run';
 
 interface RunRow {
@@ -89,7 +90,10 @@ const SELECT_RUN = `
 export class PrescreenRunsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  async insertRun(m: EntityManager, run: { productId: string; productVersion: number; chunkSize: number; requestedBy: string }): Promise<string> {
+  async insertRun(
+    m: EntityManager,
+    run: { productId: string; productVersion: number; chunkSize: number; requestedBy: string },
+  ): Promise<string> {
     const result: { insertId: number | string } = await m.query(
       'INSERT INTO prescreen_runs (product_id, product_version, chunk_size, requested_by) VALUES (?, ?, ?, ?)',
       [run.productId, run.productVersion, run.chunkSize, run.requestedBy],
@@ -129,7 +133,10 @@ export class PrescreenRunsRepository {
   }
 
   /** The run's highest-numbered chunk planned so far (its upper bound is where planning continues), if any. */
-  async lastChunk(runId: string, m: EntityManager = this.dataSource.manager): Promise<{ chunkNo: number; upto: string | null } | undefined> {
+  async lastChunk(
+    runId: string,
+    m: EntityManager = this.dataSource.manager,
+  ): Promise<{ chunkNo: number; upto: string | null } | undefined> {
     const rows: { chunk_no: number; user_id_upto: string | null }[] = await m.query(
       'SELECT chunk_no, user_id_upto FROM prescreen_chunks WHERE run_id = ? ORDER BY chunk_no DESC LIMIT 1',
       [runId],

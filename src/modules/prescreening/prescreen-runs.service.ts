@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
+
 import { ConflictError, NotFoundError } from '../../common/errors';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { OutboxService } from '../../infra/outbox/outbox.service';
-import { AuditActorType } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditActorType } from '../audit/audit-entry';
 import { CardProductsRepository } from '../card-products/card-products.repository';
 import { EXCLUSION_REASONS } from './criteria';
 import { DEFAULT_CHUNK_SIZE, PrescreenRunView, runKeyOf, runPublicId, toRunView } from './prescreen-run';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { CardProductsModule } from '../card-products/card-products.module';
 import { OffersModule } from '../offers/offers.module';
 import { CriteriaModule } from './criteria/criteria.module';

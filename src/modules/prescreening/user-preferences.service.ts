@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { AuditWriter } from '../audit/audit.writer';
 import { RequestActor } from '../auth/actor.decorator';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { ReferralTransitions } from './referral-transitions';
 
 /** The referral state machine, shared by the applicant, packaging, partner and decision use cases. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { ALLOWED_FROM, ReferralStatus } from './referral-state';
 
 export interface TransitionActor {
@@ -79,7 +80,8 @@ export class ReferralTransitions {
     const columns = Object.keys(movable[0].set ?? {});
     for (const mv of movable) {
       const names = Object.keys(mv.set ?? {});
-      if (names.length !== columns.length || names.some((c, i) => c !== columns[i])) throw new Error('moveMany: every move must set the same columns');
+      if (names.length !== columns.length || names.some((c, i) => c !== columns[i]))
+        throw new Error('moveMany: every move must set the same columns');
     }
     const stamp = STAMP[to];
     const params: unknown[] = [to];
@@ -91,8 +93,13 @@ export class ReferralTransitions {
     }
     const movableIds = movable.map((mv) => mv.referralId);
     // The rows are locked above, so the status filter only repeats what was checked: every movable row changes.
-    const result = await m.query(`UPDATE referrals SET ${assignments.join(', ')} WHERE id IN (?) AND status IN (?)`, [...params, movableIds, allowed]);
-    if (result.affectedRows !== movable.length) throw new Error(`moveMany: ${result.affectedRows} of ${movable.length} locked referrals moved`);
+    const result = await m.query(`UPDATE referrals SET ${assignments.join(', ')} WHERE id IN (?) AND status IN (?)`, [
+      ...params,
+      movableIds,
+      allowed,
+    ]);
+    if (result.affectedRows !== movable.length)
+      throw new Error(`moveMany: ${result.affectedRows} of ${movable.length} locked referrals moved`);
     await m.query('INSERT INTO referral_timeline (referral_id, from_status, to_status, actor_type, actor_id, note) VALUES ?', [
       movable.map((mv) => [mv.referralId, fromOf.get(mv.referralId), to, actor.type, actor.id, opts.note ?? null]),
     ]);

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { CreditRecordsModule } from '../credit-records/credit-records.module';
 import { ReferralPackagingProcessor } from './packaging/referral-packaging.processor';
 import { ReferralPackagingRepository } from './packaging/referral-packaging.repository';

@@ -1,4 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
+
 import { SigningService } from './signing.service';
 
 /** Public: partners verify every artefact with these keys. Cached briefly so a rotation shows up within a minute. */

@@ -27,8 +27,7 @@ function generate(alg: SigningAlg) {
 
 /** RFC 7638 JWK thumbprint: the kid is derived from the key itself, so it can never name another key. */
 export function jwkThumbprint(jwk: JsonWebKey): string {
-  const members =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 

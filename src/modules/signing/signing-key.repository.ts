@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
 import { JsonWebKey } from 'node:crypto';
+
+import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { SigningAlg } from './key-material';
 
 export type SigningKeyStatus = 'ACTIVE' | 'RETIRED';
@@ -65,14 +67,13 @@ export class SigningKeyRepository {
   }
 
   /** Fails with ER_DUP_ENTRY when another ACTIVE key exists (a concurrent first start or rotation). */
-  async insertActive(
-    m: EntityManager,
-    key: { kid: string; alg: SigningAlg; publicJwk: JsonWebKey; privateKeyEnc: Buffer },
-  ): Promise<void> {
-    await m.query(
-      `INSERT INTO signing_keys (kid, alg, status, public_jwk, private_key_enc) VALUES (?, ?, 'ACTIVE', ?, ?)`,
-      [key.kid, key.alg, JSON.stringify(key.publicJwk), key.privateKeyEnc],
-    );
+  async insertActive(m: EntityManager, key: { kid: string; alg: SigningAlg; publicJwk: JsonWebKey; privateKeyEnc: Buffer }): Promise<void> {
+    await m.query(`INSERT INTO signing_keys (kid, alg, status, public_jwk, private_key_enc) VALUES (?, ?, 'ACTIVE', ?, ?)`, [
+      key.kid,
+      key.alg,
+      JSON.stringify(key.publicJwk),
+      key.privateKeyEnc,
+    ]);
   }
 
   async retire(m: EntityManager, kid: string): Promise<void> {
@@ -85,9 +86,10 @@ export class SigningKeyRepository {
 
   /** Raises (never lowers) the key's signed-until mark. */
   async raiseSignedUntil(kid: string, until: Date): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE signing_keys SET signed_until = GREATEST(COALESCE(signed_until, ?), ?) WHERE kid = ?`,
-      [until, until, kid],
-    );
+    await this.dataSource.query(`UPDATE signing_keys SET signed_until = GREATEST(COALESCE(signed_until, ?), ?) WHERE kid = ?`, [
+      until,
+      until,
+      kid,
+    ]);
   }
 }

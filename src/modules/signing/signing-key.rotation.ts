@@ -1,8 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+
 import { CryptoService } from '../../infra/crypto/crypto.service';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { AuditActorType } from '../audit/audit-entry';
 import { AuditWriter } from '../audit/audit.writer';
+import { AuditActorType } from '../audit/audit-entry';
 import { DEFAULT_SIGNING_ALG, generateKeyMaterial, SigningAlg } from './key-material';
 import { SigningKeyRepository } from './signing-key.repository';
 

@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { RotateSigningKeyDto } from './dto/rotate-signing-key.dto';

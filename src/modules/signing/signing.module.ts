@@ -1,9 +1,10 @@
 import { Global, Module } from '@nestjs/common';
+
 import { JwksController } from './jwks.controller';
+import { SigningService } from './signing.service';
 import { SigningKeyRepository } from './signing-key.repository';
 import { SigningKeyRotation } from './signing-key.rotation';
 import { SigningKeysAdminController } from './signing-keys.admin.controller';
-import { SigningService } from './signing.service';
 
 /** The gateway's signing keys, the JWKS and the one signing service every artefact goes through. */
 @Global()

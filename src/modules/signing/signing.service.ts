@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
 import { KeyObject, randomUUID } from 'node:crypto';
+
+import { Injectable } from '@nestjs/common';
 import * as jwt from 'jsonwebtoken';
+
 import { UnauthorizedError } from '../../common/errors';
 import { AppConfigService } from '../../infra/config/app-config';
 import { CryptoService } from '../../infra/crypto/crypto.service';
@@ -133,14 +135,27 @@ export class SigningService {
     return { keys };
   }
 
-  async rotate(actor: KeyChangeActor = SYSTEM_ACTOR, alg?: SigningAlg): Promise<{ kid: string; alg: SigningAlg; previousKid: string | null }> {
+  async rotate(
+    actor: KeyChangeActor = SYSTEM_ACTOR,
+    alg?: SigningAlg,
+  ): Promise<{ kid: string; alg: SigningAlg; previousKid: string | null }> {
     const created = await this.rotation.rotate(actor, alg);
     this.invalidate();
     return created;
   }
 
   /** Every key with its state, for operators (never private material). */
-  async listKeys(): Promise<Array<{ kid: string; alg: SigningAlg; status: string; createdAt: Date; retiredAt: Date | null; signedUntil: Date | null; published: boolean }>> {
+  async listKeys(): Promise<
+    Array<{
+      kid: string;
+      alg: SigningAlg;
+      status: string;
+      createdAt: Date;
+      retiredAt: Date | null;
+      signedUntil: Date | null;
+      published: boolean;
+    }>
+  > {
     const rows = await this.keys.all();
     const now = Date.now();
     return rows.map((r) => ({
@@ -240,7 +255,8 @@ export class SigningService {
 }
 
 function assertLifetime(opts: SignOptions): void {
-  if (!Number.isInteger(opts.expiresInSeconds) || opts.expiresInSeconds <= 0) throw new Error('expiresInSeconds must be a positive integer');
+  if (!Number.isInteger(opts.expiresInSeconds) || opts.expiresInSeconds <= 0)
+    throw new Error('expiresInSeconds must be a positive integer');
 }
 
 /** Until when a key must stay in the JWKS: past every exp it signed, and past a short grace after retirement. */

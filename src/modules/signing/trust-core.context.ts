@@ -1,5 +1,6 @@
 import { INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+
 import { AppConfig } from '../../infra/config/app-config';
 import { ConfigModule } from '../../infra/config/config.module';
 import { CryptoModule } from '../../infra/crypto/crypto.module';

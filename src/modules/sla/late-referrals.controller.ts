@@ -1,4 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
+
 import { Page } from '../../common/pagination';
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { LateReferralsQuery, LateReferralView } from './dto/late-referrals.dto';

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { MetricsService } from '../../infra/metrics/metrics.service';
@@ -52,7 +53,13 @@ export class ReferralSlaProcessor {
         return 'early';
       }
       if (!(await this.repo.flagBreached(m, r.id))) return 'already-flagged';
-      await this.audit.append(this.entry(r, 'referral.sla.breached', payload.correlationId, { expiresAt: new Date(r.expires_at).toISOString(), status: r.status }), m);
+      await this.audit.append(
+        this.entry(r, 'referral.sla.breached', payload.correlationId, {
+          expiresAt: new Date(r.expires_at).toISOString(),
+          status: r.status,
+        }),
+        m,
+      );
       await this.outbox.enqueue(m, 'sla', 'referral.expire', payload, { delayMs: Math.max(0, Number(r.grace_due_in_ms)) });
       flagged = r;
       return 'flagged';
@@ -60,7 +67,10 @@ export class ReferralSlaProcessor {
     // Counted after commit, so a rolled-back attempt is not counted.
     if (flagged) {
       this.metrics.referralSlaBreaches.inc({ partner: flagged.partner_code, product: flagged.product_code });
-      this.logger.warn({ referralId: toPublicId('ref', flagged.id), correlationId: payload.correlationId }, 'referral past its decision SLA');
+      this.logger.warn(
+        { referralId: toPublicId('ref', flagged.id), correlationId: payload.correlationId },
+        'referral past its decision SLA',
+      );
     }
     return { outcome };
   }
@@ -79,7 +89,9 @@ export class ReferralSlaProcessor {
       await this.outbox.enqueue(m, 'sla', 'referral.expire', payload, { delayMs: Number(r.grace_due_in_ms) });
       return 'early';
     }
-    const { moved, from } = await this.transitions.move(m, r.id, 'EXPIRED', SLA_ACTOR, { note: 'no final decision within the decision SLA and its grace' });
+    const { moved, from } = await this.transitions.move(m, r.id, 'EXPIRED', SLA_ACTOR, {
+      note: 'no final decision within the decision SLA and its grace',
+    });
     if (!moved) return 'final';
     await this.repo.deleteOpenApplication(m, r);
     const referralId = toPublicId('ref', r.id);
@@ -90,10 +102,19 @@ export class ReferralSlaProcessor {
         type: 'referral.expired',
         txn: referralId,
         dedupeKey: `referral.expired:${r.id}`,
-        payload: { referralId, productCode: r.product_code, status: 'EXPIRED', previousStatus: from, expiresAt: new Date(r.expires_at).toISOString() },
+        payload: {
+          referralId,
+          productCode: r.product_code,
+          status: 'EXPIRED',
+          previousStatus: from,
+          expiresAt: new Date(r.expires_at).toISOString(),
+        },
       });
     }
-    await this.audit.append(this.entry(r, 'referral.expired', payload.correlationId, { previousStatus: from, graceHours: this.sla.graceMs / this.sla.hourMs }), m);
+    await this.audit.append(
+      this.entry(r, 'referral.expired', payload.correlationId, { previousStatus: from, graceHours: this.sla.graceMs / this.sla.hourMs }),
+      m,
+    );
     this.logger.log({ referralId, correlationId: payload.correlationId }, 'referral expired');
     return 'expired';
   }

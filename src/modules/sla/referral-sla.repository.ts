@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { FINAL_STATUSES, ReferralStatus } from '../referrals/referral-state';
 
 /** A referral as the SLA jobs see it; `due_in_ms` / `grace_due_in_ms` are measured by the database clock. */
@@ -48,7 +49,13 @@ export class ReferralSlaRepository {
       'SELECT pa.code AS partner_code, p.code AS product_code FROM partners pa JOIN card_products p ON p.id = ? WHERE pa.id = ?',
       [row.product_id, row.partner_id],
     );
-    return { ...row, id: String(row.id), partner_id: String(row.partner_id), partner_code: codes.partner_code, product_code: codes.product_code };
+    return {
+      ...row,
+      id: String(row.id),
+      partner_id: String(row.partner_id),
+      partner_code: codes.partner_code,
+      product_code: codes.product_code,
+    };
   }
 
   /** Sets the late flag once; false when it was already set (a redelivered check). */
@@ -63,15 +70,18 @@ export class ReferralSlaRepository {
 
   /** Ends the user's open application with the partner (the pre-screen exclusion), for this referral only. */
   async deleteOpenApplication(m: EntityManager, r: Pick<SlaReferralRow, 'id' | 'user_id' | 'partner_id'>): Promise<void> {
-    await m.query(`DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`, [
-      r.user_id,
-      r.partner_id,
-      r.id,
-    ]);
+    await m.query(
+      `DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`,
+      [r.user_id, r.partner_id, r.id],
+    );
   }
 
   /** Referrals past their decision deadline and not final, in creation order (LIMIT limit + 1 for toPage). */
-  async pageLate(filter: { partnerCode?: string; productCode?: string }, after: string | undefined, limit: number): Promise<LateReferralRow[]> {
+  async pageLate(
+    filter: { partnerCode?: string; productCode?: string },
+    after: string | undefined,
+    limit: number,
+  ): Promise<LateReferralRow[]> {
     const where = [`r.status NOT IN (${FINAL_LIST})`, 'r.expires_at <= NOW(3)'];
     const params: unknown[] = [];
     if (filter.partnerCode) {

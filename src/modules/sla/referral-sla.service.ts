@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { decodeCursor, Page, toPage } from '../../common/pagination';
 import { toPublicId } from '../../common/public-id';
 import { AppConfigService } from '../../infra/config/app-config';
@@ -43,7 +44,11 @@ export class ReferralSla {
   }
 
   async listLate(query: LateReferralsQuery): Promise<Page<LateReferralView>> {
-    const rows = await this.repo.pageLate({ partnerCode: query.partner, productCode: query.product }, decodeCursor(query.cursor), query.limit);
+    const rows = await this.repo.pageLate(
+      { partnerCode: query.partner, productCode: query.product },
+      decodeCursor(query.cursor),
+      query.limit,
+    );
     return toPage(rows, query.limit, (r) => r.id, toLateView);
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { ReferralCoreModule } from '../referrals/referral-core.module';
 import { LateReferralsController } from './late-referrals.controller';
 import { ReferralSlaProcessor } from './referral-sla.processor';

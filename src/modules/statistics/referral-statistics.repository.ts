@@ -81,20 +81,20 @@ function scope(f: StatisticsFilter): { where: string; params: unknown[] } {
   const where = ['1 = 1'];
   const params: unknown[] = [];
   if (f.partnerCode) {
-      where.push('pa.code = ?');
-      params.push(f.partnerCode);
-    }
+    where.push('pa.code = ?');
+    params.push(f.partnerCode);
+  }
   if (f.productCode) {
-      where.push('p.code = ?');
-      params.push(f.productCode);
-    }
+    where.push('p.code = ?');
+    params.push(f.productCode);
+  }
   if (f.from) {
-      where.push('r.created_at >= ?');
-      params.push(f.from);
-    }
+    where.push('r.created_at >= ?');
+    params.push(f.from);
+  }
   if (f.to) {
-      where.push('r.created_at < ?');
-      params.push(f.to);
-    }
+    where.push('r.created_at < ?');
+    params.push(f.to);
+  }
   return { where: where.join(' AND '), params };
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { BadRequestError } from '../../common/errors';
 import { REFERRAL_STATUSES, ReferralStatus } from '../referrals/referral-state';
 import { ReferralStatisticsQuery, ReferralStatisticsRow, ReferralStatisticsView } from './dto/referral-statistics.dto';
@@ -48,7 +49,9 @@ export class ReferralStatistics {
       const decided = row.byStatus.APPROVED + row.byStatus.DECLINED;
       row.approvalRate = decided === 0 ? null : round(row.byStatus.APPROVED / decided, 4);
     }
-    const data = [...rows.values()].sort((a, b) => a.partnerCode.localeCompare(b.partnerCode) || a.productCode.localeCompare(b.productCode));
+    const data = [...rows.values()].sort(
+      (a, b) => a.partnerCode.localeCompare(b.partnerCode) || a.productCode.localeCompare(b.productCode),
+    );
     return { from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, data };
   }
 }

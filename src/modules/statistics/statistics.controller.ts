@@ -1,4 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
+
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { ReferralStatisticsQuery, ReferralStatisticsView } from './dto/referral-statistics.dto';
 import { ReferralStatistics } from './referral-statistics.service';

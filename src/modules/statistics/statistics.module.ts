@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { ReferralStatisticsRepository } from './referral-statistics.repository';
 import { ReferralStatistics } from './referral-statistics.service';
 import { StatisticsController } from './statistics.controller';

@@ -13,4 +13,18 @@ import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost'
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
-export const MIGRATIONS = [Foundation1763800000000, OutboxProbes1763800050000, SigningKeysAndAuditChain1763800300000, Partners1763800400000, CreditRecords1763800500000, CardProductsAndExclusions1763800600000, Prescreening1763800700000, Referrals1763800800000, PartnerEventDelivery1763800830000, Decisions1763800900000, ReferralSla1763800910000, OffersWriteCost1763801000000, ReferralApplyRequest1763801100000];
+export const MIGRATIONS = [
+  Foundation1763800000000,
+  OutboxProbes1763800050000,
+  SigningKeysAndAuditChain1763800300000,
+  Partners1763800400000,
+  CreditRecords1763800500000,
+  CardProductsAndExclusions1763800600000,
+  Prescreening1763800700000,
+  Referrals1763800800000,
+  PartnerEventDelivery1763800830000,
+  Decisions1763800900000,
+  ReferralSla1763800910000,
+  OffersWriteCost1763801000000,
+  ReferralApplyRequest1763801100000,
+];

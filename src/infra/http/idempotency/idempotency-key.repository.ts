@@ -90,10 +90,10 @@ export class IdempotencyKeyRepository {
 
   /** Forgets an in-flight claim whose request failed on our side, so the client can retry with the same key. */
   async release(principal: string, key: string): Promise<void> {
-    await this.dataSource.query(
-      `DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ? AND state = 'IN_FLIGHT'`,
-      [principal, key],
-    );
+    await this.dataSource.query(`DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ? AND state = 'IN_FLIGHT'`, [
+      principal,
+      key,
+    ]);
   }
 
   /** Deletes up to `batch` expired keys; returns how many went. */

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { JobHandler } from '../../queues/job-handler.decorator';
 import { IdempotencyKeyRepository } from './idempotency-key.repository';
 

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
+
 import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash } from 'node:crypto';
 import { Observable } from 'rxjs';
+
 import { BadRequestError, ConflictError, UnprocessableError } from '../../../common/errors';
 import { principalKey } from '../../../common/principal';
 import { AppConfigService } from '../../config/app-config';
@@ -94,7 +96,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   private async record(principal: string, key: string, status: number, payload: unknown, contentType: string): Promise<void> {
     try {
-      const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : payload == null ? '' : undefined;
+      const body =
+        typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : payload == null ? '' : undefined;
       if (status >= 500 || body === undefined) {
         // A server fault is not an answer worth replaying; a streamed body cannot be stored. Either way the key is freed.
         await this.keys.release(principal, key);

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { IdempotencyKeyRepository } from './idempotency-key.repository';
 import { IdempotencyPurge } from './idempotency-purge.handler';
 

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
-import { createHash } from 'node:crypto';
+
 import { DomainError } from '../../../common/errors';
 import { principalKey } from '../../../common/principal';
 

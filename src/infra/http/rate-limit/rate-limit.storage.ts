@@ -1,7 +1,8 @@
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
-import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import Redis from 'ioredis';
+
 import { AppConfig } from '../../config/app-config';
 import { redisOptions } from '../../queues/redis-connection';
 
@@ -22,7 +23,9 @@ export class RateLimitStorage implements ThrottlerStorage, OnModuleDestroy {
     // Auto-pipelining: every request runs one script here, and the ones issued in the same event-loop turn share one
     // socket write instead of one each (writes are costly on this VM). Each script still runs atomically in Redis, so
     // the limit stays exact across instances.
-    this.client = new Redis(redisOptions(config.redisUrl, { keyPrefix: `${config.redisPrefix}rl:`, maxRetriesPerRequest: 1, enableAutoPipelining: true }));
+    this.client = new Redis(
+      redisOptions(config.redisUrl, { keyPrefix: `${config.redisPrefix}rl:`, maxRetriesPerRequest: 1, enableAutoPipelining: true }),
+    );
     this.redis = new ThrottlerStorageRedisService(this.client);
   }
 

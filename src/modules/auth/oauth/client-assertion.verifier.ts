@@ -1,6 +1,8 @@
+import { createPublicKey } from 'node:crypto';
+
 import { Injectable } from '@nestjs/common';
 import * as jwt from 'jsonwebtoken';
-import { createPublicKey } from 'node:crypto';
+
 import { AppConfigService } from '../../../infra/config/app-config';
 import { algorithmsFor } from '../../partners/client-keys';
 import { CLIENT_KEY_ALGS, ClientKeyAlg, PARTNER_CODE, PartnerWithKeys } from '../../partners/partner';
@@ -44,7 +46,8 @@ export class ClientAssertionVerifier {
 
   async verify(assertion: string): Promise<VerifiedAssertion> {
     const decoded = jwt.decode(assertion, { complete: true, json: true });
-    if (!decoded || typeof decoded.payload !== 'object') throw new OAuthError('invalid_client', 'The client assertion is not a JWT', 'malformed');
+    if (!decoded || typeof decoded.payload !== 'object')
+      throw new OAuthError('invalid_client', 'The client assertion is not a JWT', 'malformed');
     const { header, payload: unverified } = decoded;
     const alg = header.alg as ClientKeyAlg;
     // none and HMAC are refused before any key is looked at (RFC 8725 §3.1).
@@ -91,14 +94,16 @@ export class ClientAssertionVerifier {
     if (!audiences.some((a) => typeof a === 'string' && this.audiences.includes(a))) {
       throw refused('The assertion aud must be the token endpoint URL or the issuer', 'audience', partner);
     }
-    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') throw refused('The assertion must carry iat and exp', 'iat_exp', partner);
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number')
+      throw refused('The assertion must carry iat and exp', 'iat_exp', partner);
     if (typeof claims.jti !== 'string' || claims.jti.length === 0 || claims.jti.length > 256) {
       throw refused('The assertion must carry a jti of 1-256 characters', 'jti', partner);
     }
     if (claims.exp - claims.iat > MAX_ASSERTION_LIFETIME_SECONDS) {
       throw refused(`The assertion exp may be at most ${MAX_ASSERTION_LIFETIME_SECONDS} seconds after its iat`, 'lifetime', partner);
     }
-    if (claims.iat > Date.now() / 1000 + ASSERTION_CLOCK_SKEW_SECONDS) throw refused('The assertion iat is in the future', 'iat_future', partner);
+    if (claims.iat > Date.now() / 1000 + ASSERTION_CLOCK_SKEW_SECONDS)
+      throw refused('The assertion iat is in the future', 'iat_future', partner);
   }
 }
 

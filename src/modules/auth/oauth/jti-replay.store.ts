@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+
 import { Inject, Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
-import { createHash } from 'node:crypto';
+
 import { AppConfigService } from '../../../infra/config/app-config';
 import { REDIS } from '../../../infra/queues/redis.module';
 

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
+
 import { REALM } from '../auth-errors';
 
 export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope';
@@ -36,6 +37,8 @@ export class OAuthErrorFilter implements ExceptionFilter {
     reply.status(exception.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
     // RFC 6749 §5.2: a 401 for a failed client authentication carries a challenge.
     if (exception.status === 401) reply.header('www-authenticate', `Bearer realm="${REALM}", error="invalid_client"`);
-    reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: exception.error, error_description: exception.description }));
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify({ error: exception.error, error_description: exception.description }));
   }
 }

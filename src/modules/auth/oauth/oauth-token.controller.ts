@@ -1,5 +1,6 @@
 import { Controller, Header, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
+
 import { OAuthErrorFilter } from './oauth-error';
 import { OAuthTokenService, TokenResponse } from './oauth-token.service';
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import * as jwt from 'jsonwebtoken';
+
 import { AppConfigService } from '../../../infra/config/app-config';
 import { AuditWriter } from '../../audit/audit.writer';
 import { PARTNER_CODE, PartnerScope } from '../../partners/partner';
@@ -58,7 +59,11 @@ export class OAuthTokenService {
     }
     if (form.client_assertion_type !== JWT_BEARER_ASSERTION) {
       // No or another client authentication method: RFC 6749 §5.2 calls both invalid_client.
-      throw new OAuthError('invalid_client', `Authenticate with client_assertion_type=${JWT_BEARER_ASSERTION} (private_key_jwt)`, 'assertion_type');
+      throw new OAuthError(
+        'invalid_client',
+        `Authenticate with client_assertion_type=${JWT_BEARER_ASSERTION} (private_key_jwt)`,
+        'assertion_type',
+      );
     }
     if (!form.client_assertion) throw new OAuthError('invalid_request', 'client_assertion is required');
     const { partner } = await this.assertions.verify(form.client_assertion);
@@ -127,7 +132,12 @@ function grantedScopes(requested: string | undefined, granted: PartnerScope[], p
   const wanted = [...new Set(requested.split(' ').filter(Boolean))];
   if (wanted.length === 0) throw new OAuthError('invalid_scope', 'scope is empty', 'invalid_scope', partnerCode);
   if (!wanted.every((s) => granted.includes(s as PartnerScope))) {
-    throw new OAuthError('invalid_scope', 'The requested scope is unknown or exceeds the scopes granted to this client', 'invalid_scope', partnerCode);
+    throw new OAuthError(
+      'invalid_scope',
+      'The requested scope is unknown or exceeds the scopes granted to this client',
+      'invalid_scope',
+      partnerCode,
+    );
   }
   // Kept in the partner's order, so equal requests give equal scope strings.
   return granted.filter((s) => wanted.includes(s));

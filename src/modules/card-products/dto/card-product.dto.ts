@@ -14,6 +14,7 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
+
 import { PageQuery } from '../../../common/pagination';
 import { PARTNER_CODE } from '../../partners/partner';
 import { DELINQUENCY_SCOPES, DelinquencyScope } from '../../prescreening/criteria';

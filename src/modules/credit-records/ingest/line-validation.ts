@@ -46,8 +46,7 @@ export function isCalendarDate(value: string): boolean {
   return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]);
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
@@ -70,7 +69,8 @@ export function check(spec: Spec, value: unknown, path: string, errors: FieldErr
       return;
     case 'money':
       if (typeof value !== 'string') return fail(`must be a decimal string with two places (e.g. "15000.00"), got ${typeName(value)}`);
-      if (!MONEY.test(value)) return fail('must be a non-negative decimal string with two places (e.g. "15000.00"), at most 12 integer digits');
+      if (!MONEY.test(value))
+        return fail('must be a non-negative decimal string with two places (e.g. "15000.00"), at most 12 integer digits');
       return;
     case 'date':
       if (typeof value !== 'string') return fail(`must be a date YYYY-MM-DD, got ${typeName(value)}`);
@@ -129,7 +129,8 @@ export function compileSpec(spec: Spec, path = ''): Checker {
       const { min, max } = spec;
       const range = `must be between ${min} and ${max}`;
       return (value, errors) => {
-        if (typeof value !== 'number' || !Number.isInteger(value)) errors.push({ field, message: `must be an integer, got ${typeName(value)}` });
+        if (typeof value !== 'number' || !Number.isInteger(value))
+          errors.push({ field, message: `must be an integer, got ${typeName(value)}` });
         else if (value < min || value > max) errors.push({ field, message: range });
       };
     }
@@ -138,15 +139,21 @@ export function compileSpec(spec: Spec, path = ''): Checker {
       const range = `must be between ${min} and ${max}`;
       const tooPrecise = `must have at most ${places} decimal places`;
       return (value, errors) => {
-        if (typeof value !== 'number' || !Number.isFinite(value)) errors.push({ field, message: `must be a number, got ${typeName(value)}` });
+        if (typeof value !== 'number' || !Number.isFinite(value))
+          errors.push({ field, message: `must be a number, got ${typeName(value)}` });
         else if (value < min || value > max) errors.push({ field, message: range });
         else if (Number(value.toFixed(places)) !== value) errors.push({ field, message: tooPrecise });
       };
     }
     case 'money':
       return (value, errors) => {
-        if (typeof value !== 'string') errors.push({ field, message: `must be a decimal string with two places (e.g. "15000.00"), got ${typeName(value)}` });
-        else if (!MONEY.test(value)) errors.push({ field, message: 'must be a non-negative decimal string with two places (e.g. "15000.00"), at most 12 integer digits' });
+        if (typeof value !== 'string')
+          errors.push({ field, message: `must be a decimal string with two places (e.g. "15000.00"), got ${typeName(value)}` });
+        else if (!MONEY.test(value))
+          errors.push({
+            field,
+            message: 'must be a non-negative decimal string with two places (e.g. "15000.00"), at most 12 integer digits',
+          });
       };
     case 'date':
       return (value, errors) => {
@@ -198,7 +205,8 @@ export function compileSpec(spec: Spec, path = ''): Checker {
         }
         for (let i = 0; i < keys.length; i++) {
           const child = value[keys[i]];
-          if (child === undefined || !Object.prototype.hasOwnProperty.call(value, keys[i])) errors.push({ field: childPaths[i], message: 'is required' });
+          if (child === undefined || !Object.prototype.hasOwnProperty.call(value, keys[i]))
+            errors.push({ field: childPaths[i], message: 'is required' });
           else children[i](child, errors);
         }
       };

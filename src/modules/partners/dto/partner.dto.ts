@@ -17,6 +17,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+
 import { PageQuery } from '../../../common/pagination';
 import { PARTNER_CODE, PARTNER_SCOPES, PARTNER_STATUSES, PartnerScope, PartnerStatus } from '../partner';
 

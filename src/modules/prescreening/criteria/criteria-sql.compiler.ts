@@ -1,7 +1,15 @@
 import { CREDIT_RECORD_FIELD_BY_PATH, CREDIT_RECORD_FIELDS, CreditRecordField } from '../../credit-records/credit-record-fields';
 import { CriteriaRule, CriteriaScalar } from './criteria-rule';
 import { SQL_DECIMAL_TYPE } from './decimal';
-import { compileExcludedUsers, compileExclusions, EXCLUSION_REASONS, ExcludedUsers, ExclusionContext, ExclusionReason, SqlFragment } from './exclusions';
+import {
+  compileExcludedUsers,
+  compileExclusions,
+  ExcludedUsers,
+  EXCLUSION_REASONS,
+  ExclusionContext,
+  ExclusionReason,
+  SqlFragment,
+} from './exclusions';
 
 export type { SqlFragment } from './exclusions';
 
@@ -83,8 +91,7 @@ function placeholder(field: CreditRecordField): string {
   }
 }
 
-const parameter = (field: CreditRecordField, value: CriteriaScalar): unknown =>
-  field.type === 'boolean' ? (value ? 1 : 0) : value;
+const parameter = (field: CreditRecordField, value: CriteriaScalar): unknown => (field.type === 'boolean' ? (value ? 1 : 0) : value);
 
 const SQL_OPERATOR = { '>=': '>=', '<=': '<=', '=': '=', '!=': '<>' } as const;
 

@@ -1,7 +1,7 @@
 import { CREDIT_RECORD_FIELD_BY_PATH, CreditFieldType } from '../../credit-records/credit-record-fields';
-import { compareDecimal } from './decimal';
 import { CriteriaRule, CriteriaScalar } from './criteria-rule';
-import { EvaluableRecord, fieldValue, FieldValue } from './evaluable-record';
+import { compareDecimal } from './decimal';
+import { EvaluableRecord, FieldValue, fieldValue } from './evaluable-record';
 import { evaluateExclusions, ExclusionContext, ExclusionFacts, ExclusionReason } from './exclusions';
 
 export interface Evaluation {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { ExclusionFacts, RelationshipKind } from './exclusions';
 
 type MutableFacts = {

@@ -11,9 +11,9 @@
  *   ExclusionFactsRepository.forUsers(ids)   the exclusion tables' facts for evaluateRecord
  */
 export * from './calendar';
+export * from './criteria.evaluator';
 export * from './criteria-rule';
 export * from './criteria-sql.compiler';
-export * from './criteria.evaluator';
 export * from './decimal';
 export * from './evaluable-record';
 export * from './exclusion-facts.repository';

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsDefined, IsInt, IsOptional, Max, Min } from 'class-validator';
+
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../prescreen-run';
 
 /** `POST /v1/admin/card-products/{code}/prescreen-runs`: no body needed; chunkSize is an operator's tuning knob. */

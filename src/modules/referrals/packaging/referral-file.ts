@@ -42,7 +42,13 @@ export function buildReferralClaim(input: ReferralFileInput): Json {
   const s = input.snapshot;
   // Everything the file could ever hold, in API.md's shape; pickPaths keeps only what is shared.
   const full: Json = {
-    applicant: { userRef: input.userRef, name: s.identity.name, nationalId: s.identity.nationalId, phone: s.identity.phone, kycLevel: s.kycLevel },
+    applicant: {
+      userRef: input.userRef,
+      name: s.identity.name,
+      nationalId: s.identity.nationalId,
+      phone: s.identity.phone,
+      kycLevel: s.kycLevel,
+    },
     creditRecord: {
       asOf: s.asOf,
       score: s.score,
@@ -61,8 +67,17 @@ export function buildReferralClaim(input: ReferralFileInput): Json {
     createdAt: rfc3339(input.createdAt),
     applicant: shared.applicant,
     creditRecord: shared.creditRecord,
-    prescreen: { runId: input.prescreen.runId, evaluatedAt: rfc3339(input.prescreen.evaluatedAt), criteriaVersion: input.prescreen.criteriaVersion },
-    consent: { id: input.consent.id, textVersion: input.consent.textVersion, textSha256: input.consent.textSha256, grantedAt: rfc3339(input.consent.grantedAt) },
+    prescreen: {
+      runId: input.prescreen.runId,
+      evaluatedAt: rfc3339(input.prescreen.evaluatedAt),
+      criteriaVersion: input.prescreen.criteriaVersion,
+    },
+    consent: {
+      id: input.consent.id,
+      textVersion: input.consent.textVersion,
+      textSha256: input.consent.textSha256,
+      grantedAt: rfc3339(input.consent.grantedAt),
+    },
   };
 }
 
@@ -77,7 +92,8 @@ export function pickPaths(source: Json, paths: readonly string[]): Json {
     let from: unknown = source;
     let to = out;
     parts.forEach((part, i) => {
-      if (!from || typeof from !== 'object' || !(part in (from as Json))) throw new Error(`shared field ${path} is not a referral file path`);
+      if (!from || typeof from !== 'object' || !(part in (from as Json)))
+        throw new Error(`shared field ${path} is not a referral file path`);
       const value = (from as Json)[part];
       if (i === parts.length - 1) to[part] = structuredClone(value);
       else {

@@ -1,10 +1,13 @@
-import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+
+import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { toPublicId } from '../../../common/public-id';
+import { jsonColumn } from '../../../infra/database/json-column';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
-import { JobHandler } from '../../../infra/queues/job-handler.decorator';
 import { BasePayload } from '../../../infra/queues/job-catalogue';
+import { JobHandler } from '../../../infra/queues/job-handler.decorator';
 import { AuditWriter } from '../../audit/audit.writer';
 import { IdentityProtector } from '../../credit-records/identity-protector';
 import { PartnerEvents } from '../../events/partner-events.service';
@@ -12,7 +15,6 @@ import { SigningService } from '../../signing/signing.service';
 import { ReferralTransitions } from '../referral-transitions';
 import { buildReferralClaim, SnapshotFacts } from './referral-file';
 import { BatchRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
-import { jsonColumn } from '../../../infra/database/json-column';
 
 const DAY_SECONDS = 86_400;
 
@@ -123,14 +125,26 @@ export class ReferralPackagingProcessor {
             createdAt: new Date(r.created_at),
             userRef: r.user_ref,
             snapshot: this.facts(r.user_id, r.snapshot),
-            prescreen: { runId: toPublicId('run', r.run_id), evaluatedAt: new Date(r.offer_created_at), criteriaVersion: Number(r.product_version) },
-            consent: { id: toPublicId('cns', r.consent_id), textVersion: Number(r.text_version), textSha256: r.text_sha256, grantedAt: new Date(r.granted_at) },
+            prescreen: {
+              runId: toPublicId('run', r.run_id),
+              evaluatedAt: new Date(r.offer_created_at),
+              criteriaVersion: Number(r.product_version),
+            },
+            consent: {
+              id: toPublicId('cns', r.consent_id),
+              textVersion: Number(r.text_version),
+              textSha256: r.text_sha256,
+              grantedAt: new Date(r.granted_at),
+            },
             sharedFields,
           });
           ready.push({ r, referralId, claim, sharedFields });
         } catch (error) {
           if (r.id === own) throw error;
-          this.logger.warn({ referralId: toPublicId('ref', r.id), correlationId, err: (error as Error).message }, 'referral left for its own job');
+          this.logger.warn(
+            { referralId: toPublicId('ref', r.id), correlationId, err: (error as Error).message },
+            'referral left for its own job',
+          );
         }
       }
     }
@@ -151,7 +165,13 @@ export class ReferralPackagingProcessor {
       { type: 'system', id: 'packaging' },
       ready.map(({ r }, i) => ({
         referralId: r.id,
-        set: { file_jws: files[i].token, file_sha256: digests[i], file_kid: files[i].kid, file_jti: files[i].jti, file_expires_at: files[i].expiresAt },
+        set: {
+          file_jws: files[i].token,
+          file_sha256: digests[i],
+          file_kid: files[i].kid,
+          file_jti: files[i].jti,
+          file_expires_at: files[i].expiresAt,
+        },
       })),
     );
     // Every row is locked and was PACKAGING: anything else is a bug, and the whole batch rolls back.
@@ -164,7 +184,13 @@ export class ReferralPackagingProcessor {
         type: 'referral.ready' as const,
         txn: referralId,
         dedupeKey: `referral.ready:${r.id}`,
-        payload: { referralId, productCode: r.product_code, status: 'READY', createdAt: new Date(r.created_at).toISOString(), expiresAt: new Date(r.expires_at).toISOString() },
+        payload: {
+          referralId,
+          productCode: r.product_code,
+          status: 'READY',
+          createdAt: new Date(r.created_at).toISOString(),
+          expiresAt: new Date(r.expires_at).toISOString(),
+        },
       })),
     );
     await this.audit.appendMany(

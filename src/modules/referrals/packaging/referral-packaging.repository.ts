@@ -129,7 +129,10 @@ export class ReferralPackagingRepository {
       [referralIds],
     );
     return rows.map((row) => {
-      const snapshot = row.s_user_id === null ? null : (Object.fromEntries(SNAPSHOT_COLUMNS.map((col) => [col, row[`s_${col}`]])) as unknown as SnapshotRow);
+      const snapshot =
+        row.s_user_id === null
+          ? null
+          : (Object.fromEntries(SNAPSHOT_COLUMNS.map((col) => [col, row[`s_${col}`]])) as unknown as SnapshotRow);
       const base = Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('s_'))) as unknown as PackagingRow;
       return { ...base, id: String(base.id), partner_id: String(base.partner_id), snapshot };
     });

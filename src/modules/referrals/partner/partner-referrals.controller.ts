@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { Page } from '../../../common/pagination';
 import { Actor, RequestActor } from '../../auth/actor.decorator';
 import { PartnerCall, PartnerCallRecord } from '../../auth/partner-call.audit';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { ReferralStatus } from '../referral-state';
 
 export interface PartnerReferralRow {
@@ -36,7 +37,12 @@ export class PartnerReferralsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /** PACKAGING is internal and never listed. `limit + 1` rows, for toPage. */
-  async page(partnerId: string, status: ReferralStatus | undefined, afterId: string | undefined, limit: number): Promise<PartnerReferralRow[]> {
+  async page(
+    partnerId: string,
+    status: ReferralStatus | undefined,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<PartnerReferralRow[]> {
     return this.dataSource.query(
       `SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at
          FROM referrals r JOIN card_products cp ON cp.id = r.product_id
@@ -51,12 +57,12 @@ export class PartnerReferralsRepository {
    * state they act on. Only the referral row is locked (then read with a plain join).
    */
   async lockOfPartner(m: EntityManager, partnerId: string, referralId: string): Promise<DeliverableRow | undefined> {
-    const [locked] = await m.query("SELECT id FROM referrals WHERE id = ? AND partner_id = ? AND status <> 'PACKAGING' FOR UPDATE", [referralId, partnerId]);
+    const [locked] = await m.query("SELECT id FROM referrals WHERE id = ? AND partner_id = ? AND status <> 'PACKAGING' FOR UPDATE", [
+      referralId,
+      partnerId,
+    ]);
     if (!locked) return undefined;
-    const [row] = await m.query(
-      `${DELIVERABLE_SELECT} WHERE r.id = ?`,
-      [referralId],
-    );
+    const [row] = await m.query(`${DELIVERABLE_SELECT} WHERE r.id = ?`, [referralId]);
     return row;
   }
 
@@ -70,7 +76,10 @@ export class PartnerReferralsRepository {
    * applicant's revocation must be able to update them meanwhile). PACKAGING is internal: not found, like a missing id.
    * Keyed by referral id (BIGINT as text); the caller still checks each row's partner against each request's.
    */
-  async lockDeliverable(m: EntityManager, requests: ReadonlyArray<{ partnerId: string; referralId: string }>): Promise<Map<string, DeliverableRow>> {
+  async lockDeliverable(
+    m: EntityManager,
+    requests: ReadonlyArray<{ partnerId: string; referralId: string }>,
+  ): Promise<Map<string, DeliverableRow>> {
     const idsByPartner = new Map<string, Set<string>>();
     for (const { partnerId, referralId } of requests) {
       const ids = idsByPartner.get(partnerId);

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { ConflictError, DomainError, NotFoundError } from '../../../common/errors';
 import { decodeCursor, Page, toPage } from '../../../common/pagination';
 import { keyOf, toPublicId } from '../../../common/public-id';
@@ -125,7 +126,8 @@ export class PartnerReferralsService {
   }
 }
 
-const consentRevoked = () => new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
+const consentRevoked = () =>
+  new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
 const referralClosed = (status: ReferralStatus) => new ReferralFileGoneError('referral-closed', `The referral is ${status}`);
 
 /** The table key of a public id, or 404 (an id we never issued is a missing referral). */

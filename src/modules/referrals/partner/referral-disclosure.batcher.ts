@@ -1,17 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
+
 import { GroupedCalls } from '../../../common/grouped-calls';
 import { toPublicId } from '../../../common/public-id';
+import { jsonColumn } from '../../../infra/database/json-column';
 import { TransactionRunner } from '../../../infra/database/transaction.runner';
-import { AuditEntryInput } from '../../audit/audit-entry';
 import { AuditWriter } from '../../audit/audit.writer';
+import { AuditEntryInput } from '../../audit/audit-entry';
 import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
-import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { NewDisclosure } from '../../disclosures/disclosure';
+import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { DeliverableRow, PartnerReferralsRepository } from './partner-referrals.repository';
-import { jsonColumn } from '../../../infra/database/json-column';
 
 /** Most fetches one batch transaction records (bounds the IN lists and the multi-row INSERTs). */
 export const DISCLOSURE_BATCH_MAX = 200;
@@ -77,7 +78,8 @@ export class ReferralDisclosureBatcher {
       run: (batch) => this.tx.run((m) => this.write(m, batch)),
       maxGroup: DISCLOSURE_BATCH_MAX,
       onGroupFailure: 'run-each-alone',
-      onRetryEach: (error, size) => this.logger.warn({ size, err: (error as Error).message }, 'disclosure batch failed; retrying its fetches one by one'),
+      onRetryEach: (error, size) =>
+        this.logger.warn({ size, err: (error as Error).message }, 'disclosure batch failed; retrying its fetches one by one'),
     });
   }
 
@@ -108,7 +110,10 @@ export class ReferralDisclosureBatcher {
     const lockedStatus = new Map([...locked].map(([id, row]) => [id, row.status]));
     for (const [partnerCode, referralIds] of groupBy(toDeliver)) {
       const moves = referralIds.map((referralId) => ({ referralId }));
-      const moved = await this.transitions.moveMany(m, 'DELIVERED', { type: 'partner', id: partnerCode }, moves, { note: 'fetched', lockedStatus });
+      const moved = await this.transitions.moveMany(m, 'DELIVERED', { type: 'partner', id: partnerCode }, moves, {
+        note: 'fetched',
+        lockedStatus,
+      });
       for (const mv of moved) delivered.add(mv.referralId);
     }
 
@@ -126,7 +131,11 @@ export class ReferralDisclosureBatcher {
         continue;
       }
       if (!servable(row)) {
-        outcomes.push({ disclosed: false, gone: row.consent_status !== 'ACTIVE' ? 'consent-revoked' : 'referral-closed', status: row.status });
+        outcomes.push({
+          disclosed: false,
+          gone: row.consent_status !== 'ACTIVE' ? 'consent-revoked' : 'referral-closed',
+          status: row.status,
+        });
         continue;
       }
       // A bug, not an answer: the whole batch fails and its fetches run one by one, so only this one fails.

@@ -1,4 +1,5 @@
 import { IsIn, IsOptional } from 'class-validator';
+
 import { SIGNING_ALGS, SigningAlg } from '../key-material';
 
 export class RotateSigningKeyDto {

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, Matches } from 'class-validator';
+
 import { PageQuery } from '../../../common/pagination';
 import { CARD_PRODUCT_CODE } from '../../card-products/card-product';
 import { PARTNER_CODE } from '../../partners/partner';

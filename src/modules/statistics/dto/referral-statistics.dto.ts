@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsISO8601, IsOptional, Matches } from 'class-validator';
+
 import { CARD_PRODUCT_CODE } from '../../card-products/card-product';
 import { PARTNER_CODE } from '../../partners/partner';
 import { ReferralStatus } from '../../referrals/referral-state';

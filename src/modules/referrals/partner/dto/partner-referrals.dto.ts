@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
+
 import { PageQuery } from '../../../../common/pagination';
 import { PARTNER_VISIBLE, ReferralStatus } from '../../referral-state';
 
