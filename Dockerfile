@@ -1,18 +1,22 @@
 # syntax=docker/dockerfile:1
 # One image for every process role: `node dist/src/main.js api|worker|all`, the CLI (`npm run cli -- …`) and the demo.
 
-FROM node:20-bookworm-slim AS build
+# The Node release CI also tests on (.nvmrc); keep the two in step.
+ARG NODE_VERSION=24.22.3
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm install honours the lockfile; see .ci/run for why not npm ci.
-RUN npm install --no-audit --no-fund
+# Exactly the lockfile. No dependency needs its install script (package.json "allowScripts" denies them all; older
+# npm releases do not read that field, hence --ignore-scripts).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 # bench/ stays out: the benchmark runs from a development checkout (its load generator is a dev dependency).
 COPY src ./src
 # Compile, then drop the dev dependencies (typescript, jest, …) so the runtime stage copies production ones only.
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
