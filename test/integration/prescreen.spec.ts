@@ -348,8 +348,14 @@ describe('pre-screen runs over 100,000 users', () => {
     const halfway = await getRun(id);
     expect(halfway.status).toBe('RUNNING');
     expect(halfway.progress.chunksDone).toBeGreaterThanOrEqual(3);
-    expect(halfway.progress.chunksDone).toBeLessThan(halfway.progress.chunks);
-    expect(halfway.progress.evaluated).toBeLessThan(halfway.progress.total);
+    // Planning commits a few chunks at a time while workers take the first ones, so the kill may land before the
+    // plan is complete (chunks and total still unknown) or after it (part of the chunks done): both must resume.
+    if (halfway.progress.chunks === null) {
+      expect(halfway.progress.total).toBeNull();
+    } else {
+      expect(halfway.progress.chunksDone).toBeLessThan(halfway.progress.chunks);
+      expect(halfway.progress.evaluated).toBeLessThan(halfway.progress.total);
+    }
     const [sums] = await db.query(
       `SELECT COALESCE(SUM(offers_created), 0) AS offers FROM prescreen_chunks WHERE run_id = ? AND status = 'DONE'`,
       [id.slice(4)],
