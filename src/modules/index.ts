@@ -4,6 +4,7 @@ import { AuthModule } from './auth/auth.module';
 import { CardProductsModule } from './card-products/card-products.module';
 import { CreditRecordsModule } from './credit-records/credit-records.module';
 import { DecisionsModule } from './decisions/decisions.module';
+import { DelinquenciesModule } from './delinquencies/delinquencies.module';
 import { DisclosuresModule } from './disclosures/disclosures.module';
 import { EventsModule } from './events/events.module';
 import { OffersModule } from './offers/offers.module';
@@ -26,6 +27,7 @@ export const BUSINESS_MODULES = [
   DisclosuresModule,
   ReferralsModule,
   DecisionsModule,
+  DelinquenciesModule,
   ApplicationsModule,
   EventsModule,
   SlaModule,

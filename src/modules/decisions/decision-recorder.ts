@@ -4,7 +4,7 @@ import { EntityManager } from 'typeorm';
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { keyOf, toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
-import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
+import { InternalLineError, lineFailed, LineResult as LineResults, notJsonLine } from '../../infra/http/line-results';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { AuditEntryInput } from '../audit/audit-entry';
@@ -36,15 +36,7 @@ export interface DecisionView {
 }
 
 /** A line's answer: the status it would have had alone, and its body (a view) or problem. */
-export interface LineResult {
-  line: number;
-  referralId: string | null;
-  status: number;
-  view?: DecisionView;
-  problem?: ProblemDetails;
-  /** The error behind `problem`, for the single endpoint to throw (never serialised). */
-  error?: DomainError;
-}
+export type LineResult = LineResults<DecisionView>;
 
 /** Lines per transaction in bulk: commits amortised, locks held briefly. */
 const CHUNK = 200;
@@ -79,15 +71,7 @@ export class DecisionRecorder {
     const pending: Pending[] = [];
     for (const l of lines) {
       if (l.notJson) {
-        results.set(
-          l.line,
-          this.failed(
-            partner,
-            l.line,
-            null,
-            new ValidationFailedError([{ field: null, message: 'is not valid JSON' }], 'The line is not valid JSON'),
-          ),
-        );
+        results.set(l.line, this.failed(partner, l.line, null, notJsonLine()));
         continue;
       }
       const parsed = parseDecision(l.value, withReferralId, now);
@@ -249,7 +233,7 @@ export class DecisionRecorder {
   }
 
   private failed(partner: DecidingPartner, line: number, referralId: string | null, error: DomainError): LineResult {
-    return { line, referralId, status: error.status, problem: toProblem(error, partner.requestId).problem, error };
+    return lineFailed(line, referralId, error, partner.requestId);
   }
 
   private async auditProbes(partner: DecidingPartner, keys: string[]): Promise<void> {
@@ -268,18 +252,6 @@ export class DecisionRecorder {
         outcome: 'DENIED' as const,
         httpStatus: 404,
       })),
-    );
-  }
-}
-
-/** A line that failed for a reason of ours: the client sees a 500 with the request id, the log has the cause. */
-class InternalLineError extends DomainError {
-  constructor() {
-    super(
-      500,
-      'internal-error',
-      'Internal server error',
-      'An unexpected error occurred; quote the instance (request id) when reporting it',
     );
   }
 }

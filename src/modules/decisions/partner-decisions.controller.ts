@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nes
 
 import { NotFoundError } from '../../common/errors';
 import { BulkBody } from '../../infra/http/body-limits';
+import { BulkLinesAnswer, bulkLinesAnswer } from '../../infra/http/line-results';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';
 import { bulkLinesOf } from '../credit-records/ingest/bulk-lines';
@@ -25,10 +26,6 @@ export const decidingPartner = (actor: RequestActor): DecidingPartner => {
   if (actor.principal.type !== 'partner' || !actor.principal.partnerId) throw new NotFoundError('referral');
   return { partnerId: actor.principal.partnerId, partnerCode: actor.principal.id, requestId: actor.requestId, clientIp: actor.clientIp };
 };
-
-export interface BulkDecisionAnswer {
-  results: { line: number; referralId: string | null; status: number; problem?: object }[];
-}
 
 /** Partner API: the bank's decisions, one at a time or in bulk (NDJSON), each line answered on its own. */
 @ApiTags('partner')
@@ -55,14 +52,7 @@ export class PartnerDecisionsController {
   @ApiOperation({ summary: 'Decisions in bulk: one { referralId, decision, decidedAt, … } per NDJSON line, each answered on its own' })
   @ApiConsumes('application/x-ndjson', 'application/json')
   @ApiBody({ schema: { type: 'string', description: 'one decision line per NDJSON line, or a JSON array of them' } })
-  async decideBulk(@Body() body: unknown, @Actor() actor: RequestActor): Promise<BulkDecisionAnswer> {
-    const results = await this.recorder.decide(decidingPartner(actor), bulkLinesOf(body), true);
-    return {
-      results: results.map((r) =>
-        r.problem
-          ? { line: r.line, referralId: r.referralId, status: r.status, problem: r.problem }
-          : { line: r.line, referralId: r.referralId, status: r.status },
-      ),
-    };
+  async decideBulk(@Body() body: unknown, @Actor() actor: RequestActor): Promise<BulkLinesAnswer> {
+    return bulkLinesAnswer(await this.recorder.decide(decidingPartner(actor), bulkLinesOf(body), true));
   }
 }
