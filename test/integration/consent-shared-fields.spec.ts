@@ -58,7 +58,8 @@ describe('shared fields and the consent text', () => {
   const versions = async () =>
     (
       await db.query(
-        'SELECT v.version, v.text_version, v.shared_fields FROM card_product_versions v JOIN card_products p ON p.id = v.product_id WHERE p.code = ? ORDER BY v.version',
+        `SELECT v.version, v.text_version, v.shared_fields
+           FROM card_product_versions v JOIN card_products p ON p.id = v.product_id WHERE p.code = ? ORDER BY v.version`,
         [productCode],
       )
     ).map((r: { version: number; text_version: number; shared_fields: unknown }) => ({
@@ -85,7 +86,11 @@ describe('shared fields and the consent text', () => {
   async function fileOf(referralId: string): Promise<Record<string, any>> {
     await api.get(ReferralPackagingProcessor).package({ referralId: keyOf('ref', referralId)!, correlationId: 'test' });
     const token = await bank.accessToken(api);
-    const res = await inject(api, { method: 'GET', url: `/partner/v1/referrals/${referralId}`, headers: { authorization: `Bearer ${token}` } });
+    const res = await inject(api, {
+      method: 'GET',
+      url: `/partner/v1/referrals/${referralId}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.statusCode).toBe(200);
     return JSON.parse(Buffer.from(res.json().file.split('.')[1], 'base64url').toString('utf8')).referral;
   }

@@ -47,9 +47,11 @@ describe('referral file retention and purge', () => {
     (await db.query('SELECT status, file_enc, file_purge_after, file_purged_at FROM referrals WHERE id = ?', [key(ref)]))[0];
   const purgeEntries = async (ref: string) =>
     db.query(
-      `SELECT actor_type, actor_id, subject_user_hash, partner_code, outcome, details FROM audit_inbox WHERE action = 'referral.file.purged' AND resource_id = ?
+      `SELECT actor_type, actor_id, subject_user_hash, partner_code, outcome, details
+         FROM audit_inbox WHERE action = 'referral.file.purged' AND resource_id = ?
        UNION ALL
-       SELECT actor_type, actor_id, subject_user_hash, partner_code, outcome, details FROM audit_events WHERE action = 'referral.file.purged' AND resource_id = ?`,
+       SELECT actor_type, actor_id, subject_user_hash, partner_code, outcome, details
+         FROM audit_events WHERE action = 'referral.file.purged' AND resource_id = ?`,
       [ref, ref],
     );
 

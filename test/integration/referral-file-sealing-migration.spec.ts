@@ -24,7 +24,11 @@ const SECRET = `Old Clear Name ${randomBytes(5).toString('hex')}`;
 const b64url = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
 /** A referral file as the old code stored it: compact JWS, the applicant's name in the payload. */
 const oldFile = (id: number) =>
-  `${b64url({ alg: 'ES256', typ: 'referral+jwt', kid: 'k1' })}.${b64url({ sub: `ref_${id}`, referral: { applicant: { name: SECRET } } })}.${randomBytes(64).toString('base64url')}`;
+  [
+    b64url({ alg: 'ES256', typ: 'referral+jwt', kid: 'k1' }),
+    b64url({ sub: `ref_${id}`, referral: { applicant: { name: SECRET } } }),
+    randomBytes(64).toString('base64url'),
+  ].join('.');
 
 describe('migration: referral files sealed at rest', () => {
   const url = new URL(process.env.DATABASE_URL!);
@@ -59,7 +63,8 @@ describe('migration: referral files sealed at rest', () => {
     try {
       await q.query('SET FOREIGN_KEY_CHECKS = 0');
       await q.query(
-        `INSERT INTO consents (id, user_id, partner_id, product_id, product_version, text_version, text_sha256, purpose, shared_fields, retention_days)
+        `INSERT INTO consents (id, user_id, partner_id, product_id, product_version, text_version, text_sha256, purpose, shared_fields,
+                               retention_days)
          VALUES (1, 'u', 1, 1, 1, 1, REPEAT('a', 64), 'p', '["applicant.name"]', 30)`,
       );
       const rows: Array<[number, string, string | null, string | null]> = [
@@ -71,8 +76,8 @@ describe('migration: referral files sealed at rest', () => {
       ];
       for (const [id, , file] of rows) if (file) files.set(id, file);
       await q.query(
-        `INSERT INTO referrals (id, user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref,
-                                status, file_jws, file_sha256, expires_at, decided_at, updated_at)
+        `INSERT INTO referrals (id, user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version,
+                                user_ref, status, file_jws, file_sha256, expires_at, decided_at, updated_at)
          VALUES ?`,
         [
           rows.map(([id, status, file, decidedAt]) => [
@@ -96,7 +101,8 @@ describe('migration: referral files sealed at rest', () => {
         ],
       );
       await q.query(
-        "INSERT INTO referral_timeline (referral_id, from_status, to_status, actor_type, actor_id, at) VALUES (12, 'READY', 'WITHDRAWN', 'user', 'h', '2026-02-01 00:00:00.000')",
+        `INSERT INTO referral_timeline (referral_id, from_status, to_status, actor_type, actor_id, at)
+         VALUES (12, 'READY', 'WITHDRAWN', 'user', 'h', '2026-02-01 00:00:00.000')`,
       );
     } finally {
       await q.release();

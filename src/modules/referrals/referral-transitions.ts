@@ -23,8 +23,8 @@ const STAMP: Partial<Record<ReferralStatus, string>> = {
  * `referrals/referral-files.purge` job deletes it. An APPROVED referral keeps its file: it is the cardholder's.
  */
 const ENDS_WITHOUT_CARD: readonly ReferralStatus[] = ['DECLINED', 'WITHDRAWN', 'EXPIRED'];
-const START_RETENTION =
-  'file_purge_after = IF(file_enc IS NULL, NULL, NOW(3) + INTERVAL (SELECT c.retention_days FROM consents c WHERE c.id = referrals.consent_id) DAY)';
+const START_RETENTION = `file_purge_after = IF(file_enc IS NULL, NULL,
+  NOW(3) + INTERVAL (SELECT c.retention_days FROM consents c WHERE c.id = referrals.consent_id) DAY)`;
 
 /** The column assignments a move to `to` makes besides the status and the caller's own columns. */
 const implied = (to: ReferralStatus): string[] => [

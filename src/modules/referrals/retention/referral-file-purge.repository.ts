@@ -41,7 +41,8 @@ export class ReferralFilePurgeRepository {
   /** Deletes the (locked) referrals' files; the digest, kid and jti stay: they name what was shared, not its content. */
   async deleteFiles(m: EntityManager, referralIds: string[]): Promise<number> {
     const result = await m.query(
-      'UPDATE referrals SET file_enc = NULL, file_purge_after = NULL, file_purged_at = NOW(3) WHERE id IN (?) AND file_purge_after IS NOT NULL',
+      `UPDATE referrals SET file_enc = NULL, file_purge_after = NULL, file_purged_at = NOW(3)
+        WHERE id IN (?) AND file_purge_after IS NOT NULL`,
       [referralIds],
     );
     return result.affectedRows;
