@@ -131,7 +131,7 @@ export async function packageReferrals(
     for (const w of workers) await stopChild(w.child);
   }
   const [done] = await db.query(
-    `SELECT COUNT(*) AS n, SUM(status = 'READY' AND file_jws IS NOT NULL AND file_sha256 IS NOT NULL) AS ready,
+    `SELECT COUNT(*) AS n, SUM(status = 'READY' AND file_enc IS NOT NULL AND file_sha256 IS NOT NULL) AS ready,
             MAX(ready_at) AS last_ready
        FROM referrals WHERE id BETWEEN ? AND ?`,
     [lo, hi],

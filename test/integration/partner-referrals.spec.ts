@@ -2,6 +2,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
+import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { dataSourceOf, startHttpApp } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
@@ -48,9 +49,9 @@ describe('referral packaging and the partner referral API', () => {
 
   it('packages once however often the job runs: one file, one event, one timeline entry', async () => {
     expect(await pack(refs[0])).toEqual({ outcome: 'packaged' });
-    const [first] = await db.query('SELECT status, file_jws, file_sha256, file_kid, file_jti FROM referrals WHERE id = ?', [key(refs[0])]);
+    const [first] = await db.query('SELECT status, file_enc, file_sha256, file_kid, file_jti FROM referrals WHERE id = ?', [key(refs[0])]);
     expect(await Promise.all([pack(refs[0]), pack(refs[0])])).toEqual([{ outcome: 'already-packaged' }, { outcome: 'already-packaged' }]);
-    const [after] = await db.query('SELECT status, file_jws, file_sha256, file_kid, file_jti FROM referrals WHERE id = ?', [key(refs[0])]);
+    const [after] = await db.query('SELECT status, file_enc, file_sha256, file_kid, file_jti FROM referrals WHERE id = ?', [key(refs[0])]);
     expect(first.status).toBe('READY');
     expect(after).toEqual(first);
     expect(await db.query('SELECT event_type FROM partner_events WHERE txn = ?', [refs[0]])).toEqual([{ event_type: 'referral.ready' }]);
@@ -58,7 +59,8 @@ describe('referral packaging and the partner referral API', () => {
       await db.query("SELECT from_status, to_status FROM referral_timeline WHERE referral_id = ? AND to_status = 'READY'", [key(refs[0])]),
     ).toHaveLength(1);
     // Only the shared fields travel: the claim has name and score, no other identity or credit data.
-    const claims = JSON.parse(Buffer.from(first.file_jws.split('.')[1], 'base64url').toString());
+    const stored = api.get(ReferralFileSealer).open(key(refs[0]), first.file_enc);
+    const claims = JSON.parse(Buffer.from(stored.split('.')[1], 'base64url').toString());
     expect(claims.referral.applicant).toEqual({ userRef: expect.any(String), name: expect.any(String) });
     expect(claims.referral.creditRecord).toEqual({ asOf: '2026-11-20', score: 712 });
   });
@@ -126,8 +128,8 @@ describe('referral packaging and the partner referral API', () => {
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(refs[3])]);
     await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${consent_id}`, headers: userHeaders(users[3]) });
     await pack(refs[3]);
-    const [row] = await db.query('SELECT status, file_jws FROM referrals WHERE id = ?', [key(refs[3])]);
-    expect(row.file_jws).toBeNull();
+    const [row] = await db.query('SELECT status, file_enc FROM referrals WHERE id = ?', [key(refs[3])]);
+    expect(row.file_enc).toBeNull();
     expect(row.status).not.toBe('READY');
   });
 

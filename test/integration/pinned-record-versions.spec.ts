@@ -4,6 +4,7 @@ import { DataSource, QueryRunner } from 'typeorm';
 
 import { OffersRepository } from '../../src/modules/offers/offers.repository';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
+import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 import { apply, createProduct, creditRecordLine, ingest, prescreen, registerPartner, userIds } from '../support/referral-flow';
@@ -55,9 +56,10 @@ describe('pinned credit record versions', () => {
   async function packagedCreditRecord(userId: string): Promise<Record<string, any>> {
     const referral = await apply(api, userId, product);
     await api.get(ReferralPackagingProcessor).packageBatch({ referralId: key(referral), correlationId: `pin-${referral}` });
-    const [{ status, file_jws }] = await db.query('SELECT status, file_jws FROM referrals WHERE id = ?', [key(referral)]);
+    const [{ status, file_enc }] = await db.query('SELECT status, file_enc FROM referrals WHERE id = ?', [key(referral)]);
     expect(status).toBe('READY');
-    return JSON.parse(Buffer.from(file_jws.split('.')[1], 'base64url').toString()).referral.creditRecord;
+    const file = api.get(ReferralFileSealer).open(key(referral), file_enc);
+    return JSON.parse(Buffer.from(file.split('.')[1], 'base64url').toString()).referral.creditRecord;
   }
 
   /** Runs a pre-screen of a new product of the cohort with a worker of the test's own; `during` sees the worker. */

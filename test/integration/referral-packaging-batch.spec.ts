@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 
 import { PartnerEvents } from '../../src/modules/events/partner-events.service';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
+import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { SigningService } from '../../src/modules/signing/signing.service';
 import { dataSourceOf, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, uniqueCode } from '../support/partner-client';
@@ -33,8 +34,8 @@ describe('batched referral packaging', () => {
   /** Everything packaging writes for each referral, counted: file, timeline row, event, audit entry. */
   async function written(refs: string[]) {
     const ids = refs.map(key);
-    const rows: Array<{ id: string; status: string; file_jws: string | null }> = await db.query(
-      'SELECT id, status, file_jws FROM referrals WHERE id IN (?) ORDER BY id',
+    const rows: Array<{ id: string; status: string; file_enc: Buffer | null }> = await db.query(
+      'SELECT id, status, file_enc FROM referrals WHERE id IN (?) ORDER BY id',
       [ids],
     );
     const timeline = await db.query(
@@ -60,7 +61,7 @@ describe('batched referral packaging', () => {
     return refs.map((ref, i) => ({
       ref,
       status: rows[i].status,
-      file: rows[i].file_jws !== null,
+      file: rows[i].file_enc !== null,
       timeline: t.get(key(ref)) ?? 0,
       events: e.get(ref) ?? 0,
       audits: a.get(ref) ?? 0,
@@ -129,10 +130,11 @@ describe('batched referral packaging', () => {
 
     // The files and SETs verify; each SET's jti is its event row's id and names its own referral.
     const signing = api.get(SigningService);
-    const [one] = await db.query('SELECT file_jws, file_jti FROM referrals WHERE id = ?', [key(refsA[40])]);
+    const [one] = await db.query('SELECT file_enc, file_jti FROM referrals WHERE id = ?', [key(refsA[40])]);
+    const stored = api.get(ReferralFileSealer).open(key(refsA[40]), one.file_enc);
     // Built by SigningService.signMany: the header `sign` writes (alg, typ, kid in that order).
-    expect(Object.keys(JSON.parse(Buffer.from(one.file_jws.split('.')[0], 'base64url').toString()))).toEqual(['alg', 'typ', 'kid']);
-    const file = await signing.verify('referral', one.file_jws, { audience: bankA.code });
+    expect(Object.keys(JSON.parse(Buffer.from(stored.split('.')[0], 'base64url').toString()))).toEqual(['alg', 'typ', 'kid']);
+    const file = await signing.verify('referral', stored, { audience: bankA.code });
     expect(file).toMatchObject({
       sub: refsA[40],
       jti: one.file_jti,
@@ -179,13 +181,13 @@ describe('batched referral packaging', () => {
 
   it('does nothing when a job runs again after success', async () => {
     const before = await written(refsA);
-    const [file] = await db.query('SELECT file_jws FROM referrals WHERE id = ?', [key(refsA[5])]);
+    const [file] = await db.query('SELECT file_enc FROM referrals WHERE id = ?', [key(refsA[5])]);
     expect(await job(refsA[5])).toEqual({ outcome: 'already-packaged' });
     expect(await job(refsA[10])).toEqual({ outcome: 'closed' });
     // The consent-revoked PACKAGING referral stays unpackaged however often its job runs.
     expect(await job(refsA[30])).toEqual({ outcome: 'consent-revoked', batch: 1 });
     expect(await written(refsA)).toEqual(before);
-    expect((await db.query('SELECT file_jws FROM referrals WHERE id = ?', [key(refsA[5])]))[0]).toEqual(file);
+    expect((await db.query('SELECT file_enc FROM referrals WHERE id = ?', [key(refsA[5])]))[0]).toEqual(file);
   });
 
   it('leaves a batch rolled back mid-way PACKAGING, and the job waiting on it packages them', async () => {

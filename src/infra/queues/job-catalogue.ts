@@ -27,6 +27,8 @@ export interface JobCatalogue {
   referrals: {
     /** Builds, signs and stores the referral file of a PACKAGING referral (its table key), then READY; a no-op once READY. */
     'referral.package': BasePayload & { referralId: string };
+    /** Deletes the sealed files of referrals ended without a card whose consented retention has passed; set-based. */
+    'referral-files.purge': BasePayload;
   };
   sla: {
     /** At a referral's decision deadline: flags it late when not final and schedules the expiry; a no-op once flagged or final. */
@@ -57,7 +59,7 @@ export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
   audit: ['audit.checkpoint'],
   events: ['event.push'],
   prescreening: ['prescreen.plan', 'prescreen.chunk'],
-  referrals: ['referral.package'],
+  referrals: ['referral.package', 'referral-files.purge'],
   sla: ['referral.sla-check', 'referral.expire'],
   decisions: ['decision.apply', 'decision-file.process'],
 };

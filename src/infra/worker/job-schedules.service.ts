@@ -17,6 +17,12 @@ export const SCHEDULES: Schedule[] = [
     payload: { correlationId: 'schedule:idempotency-keys.purge' },
   },
   {
+    queue: 'referrals',
+    name: 'referral-files.purge',
+    everyMs: 60 * 60 * 1000,
+    payload: { correlationId: 'schedule:referral-files.purge' },
+  },
+  {
     queue: 'audit',
     name: 'audit.checkpoint',
     everyMs: 5 * 60 * 1000,

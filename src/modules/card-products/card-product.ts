@@ -52,7 +52,10 @@ export interface CardProductDefinition {
   criteria: CriteriaRule[];
   sharedFields: SharedFieldPath[];
   consentText: string;
-  /** Grows by one only when consentText changes; with textSha256 it is what a user consents to. */
+  /**
+   * Grows by one only when consentText changes; with textSha256 it is what a user consents to. A change of sharedFields
+   * must come with a new consentText (409 otherwise), so each text version stands for exactly one set of shared fields.
+   */
   textVersion: number;
   /** Hex SHA-256 of consentText in UTF-8. */
   textSha256: string;

@@ -16,6 +16,7 @@ import {
   sha256Hex,
   toCardProductView,
 } from './card-product';
+import { consentTextUnchanged } from './card-product-errors';
 import { CardProductsRepository } from './card-products.repository';
 import { CreateCardProductDto, ListCardProductsQuery, UpdateCardProductDto } from './dto/card-product.dto';
 
@@ -70,11 +71,14 @@ export class CardProductsService {
       const current = (await this.products.findCurrentByCode(code, m))!;
       const consentText = dto.consentText ?? current.consentText;
       const textChanged = consentText !== current.consentText;
+      const sharedFields = dto.sharedFields ?? current.sharedFields;
+      // Each text version stands for one set of shared fields: consent is checked against the text alone.
+      if (!textChanged && !sameFields(sharedFields, current.sharedFields)) throw consentTextUnchanged();
       const next: CardProductDefinition = {
         status: dto.status ?? current.status,
         name: dto.name ?? current.name,
         criteria: criteria ?? current.criteria,
-        sharedFields: dto.sharedFields ?? current.sharedFields,
+        sharedFields,
         consentText,
         textVersion: textChanged ? current.textVersion + 1 : current.textVersion,
         textSha256: textChanged ? sha256Hex(consentText) : current.textSha256,
@@ -138,6 +142,9 @@ const DEFINITION_FIELDS: (keyof CardProductDefinition)[] = [
   'offerTtlDays',
   'delinquencyScope',
 ];
+
+/** The same set of paths (their order shares nothing more or less). */
+const sameFields = (a: readonly string[], b: readonly string[]) => canonicalJson([...a].sort()) === canonicalJson([...b].sort());
 
 function changedFields(current: CardProductDefinition, next: CardProductDefinition): string[] {
   return DEFINITION_FIELDS.filter((f) => canonicalJson(current[f]) !== canonicalJson(next[f]));

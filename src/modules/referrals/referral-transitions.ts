@@ -18,6 +18,21 @@ const STAMP: Partial<Record<ReferralStatus, string>> = {
 };
 
 /**
+ * Ends that start the retention clock of the referral's file: the application is over without a card, so the file is
+ * kept only for the retention days the applicant consented to (from the end, not from signing), then the
+ * `referrals/referral-files.purge` job deletes it. An APPROVED referral keeps its file: it is the cardholder's.
+ */
+const ENDS_WITHOUT_CARD: readonly ReferralStatus[] = ['DECLINED', 'WITHDRAWN', 'EXPIRED'];
+const START_RETENTION = `file_purge_after = IF(file_enc IS NULL, NULL,
+  NOW(3) + INTERVAL (SELECT c.retention_days FROM consents c WHERE c.id = referrals.consent_id) DAY)`;
+
+/** The column assignments a move to `to` makes besides the status and the caller's own columns. */
+const implied = (to: ReferralStatus): string[] => [
+  ...(STAMP[to] ? [`${STAMP[to]} = COALESCE(${STAMP[to]}, NOW(3))`] : []),
+  ...(ENDS_WITHOUT_CARD.includes(to) ? [START_RETENTION] : []),
+];
+
+/**
  * The only writer of referrals.status. A move is one conditional UPDATE (`WHERE status IN (allowed from)`), so of
  * concurrent conflicting moves exactly one changes the row; the caller learns whether it won and decides (409, or
  * "already done" for idempotent repeats). Each successful move appends to referral_timeline in the same transaction.
@@ -37,8 +52,7 @@ export class ReferralTransitions {
     const [current] = await m.query('SELECT status FROM referrals WHERE id = ? FOR UPDATE', [referralId]);
     if (!current || !allowed.includes(current.status)) return { moved: false, from: current?.status };
     const extra = Object.entries(opts.set ?? {});
-    const stamp = STAMP[to];
-    const assignments = ['status = ?', ...(stamp ? [`${stamp} = COALESCE(${stamp}, NOW(3))`] : []), ...extra.map(([c]) => `${c} = ?`)];
+    const assignments = ['status = ?', ...implied(to), ...extra.map(([c]) => `${c} = ?`)];
     const result = await m.query(`UPDATE referrals SET ${assignments.join(', ')} WHERE id = ? AND status = ?`, [
       to,
       ...extra.map(([, v]) => v),
@@ -83,9 +97,8 @@ export class ReferralTransitions {
       if (names.length !== columns.length || names.some((c, i) => c !== columns[i]))
         throw new Error('moveMany: every move must set the same columns');
     }
-    const stamp = STAMP[to];
     const params: unknown[] = [to];
-    const assignments = ['status = ?', ...(stamp ? [`${stamp} = COALESCE(${stamp}, NOW(3))`] : [])];
+    const assignments = ['status = ?', ...implied(to)];
     for (const column of columns) {
       assignments.push(`${column} = CASE id ${movable.map(() => 'WHEN ? THEN ?').join(' ')} END`);
       // BIGINT keys as numbers: a quoted id makes MariaDB compare every WHEN as a double (~40 % of this statement).

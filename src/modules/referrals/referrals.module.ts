@@ -7,11 +7,22 @@ import { PartnerReferralsController } from './partner/partner-referrals.controll
 import { PartnerReferralsRepository } from './partner/partner-referrals.repository';
 import { PartnerReferralsService } from './partner/partner-referrals.service';
 import { ReferralCoreModule } from './referral-core.module';
+import { ReferralFileSealer } from './referral-file.sealer';
+import { ReferralFilePurge } from './retention/referral-file-purge.handler';
+import { ReferralFilePurgeRepository } from './retention/referral-file-purge.repository';
 
-/** Packaging (referral file built, signed, READY) and the partner referral API. */
+/** Packaging (referral file built, signed, sealed, READY), the partner referral API and the files' retention purge. */
 @Module({
   imports: [ReferralCoreModule, CreditRecordsModule],
   controllers: [PartnerReferralsController],
-  providers: [ReferralPackagingRepository, ReferralPackagingProcessor, PartnerReferralsRepository, PartnerReferralsService],
+  providers: [
+    ReferralFileSealer,
+    ReferralPackagingRepository,
+    ReferralPackagingProcessor,
+    PartnerReferralsRepository,
+    PartnerReferralsService,
+    ReferralFilePurgeRepository,
+    ReferralFilePurge,
+  ],
 })
 export class ReferralsModule {}

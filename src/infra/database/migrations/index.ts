@@ -11,6 +11,7 @@ import { Decisions1763800900000 } from './1763800900000-decisions';
 import { ReferralSla1763800910000 } from './1763800910000-referral-sla';
 import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost';
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
+import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
@@ -28,5 +29,6 @@ export const MIGRATIONS = [
   ReferralSla1763800910000,
   OffersWriteCost1763801000000,
   ReferralApplyRequest1763801100000,
+  ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
 ];

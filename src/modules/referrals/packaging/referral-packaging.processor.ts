@@ -12,6 +12,7 @@ import { AuditWriter } from '../../audit/audit.writer';
 import { IdentityProtector } from '../../credit-records/identity-protector';
 import { PartnerEvents } from '../../events/partner-events.service';
 import { SigningService } from '../../signing/signing.service';
+import { ReferralFileSealer } from '../referral-file.sealer';
 import { ReferralTransitions } from '../referral-transitions';
 import { buildReferralClaim, SnapshotFacts } from './referral-file';
 import { BatchRow, ReferralPackagingRepository, SnapshotRow } from './referral-packaging.repository';
@@ -29,9 +30,10 @@ type Outcome = 'packaged' | 'missing' | 'closed' | 'already-packaged' | 'consent
 const settled = (status: string): Outcome => (status === 'WITHDRAWN' || status === 'EXPIRED' ? 'closed' : 'already-packaged');
 
 /**
- * `referrals/referral.package`: builds the referral file from the pinned snapshot, signs it, stores it with its
- * digest, moves PACKAGING → READY and emits referral.ready — one transaction, so a redelivered job (BullMQ is at
- * least once) finds READY under the row lock and does nothing: one file, one event.
+ * `referrals/referral.package`: builds the referral file from the pinned snapshot, signs it, stores it sealed
+ * (ReferralFileSealer: its payload is the applicant's data) with its digest, moves PACKAGING → READY and emits
+ * referral.ready — one transaction, so a redelivered job (BullMQ is at least once) finds READY under the row lock and
+ * does nothing: one file, one event.
  *
  * Set-based (docs/DECISIONS.md, "Batched packaging"): the job packages its own referral together with up to
  * PACKAGING_BATCH_SIZE − 1 other PACKAGING referrals of the same partner that no other transaction holds (SKIP
@@ -53,6 +55,7 @@ export class ReferralPackagingProcessor {
     private readonly repository: ReferralPackagingRepository,
     private readonly transitions: ReferralTransitions,
     private readonly identities: IdentityProtector,
+    private readonly sealer: ReferralFileSealer,
     private readonly signing: SigningService,
     private readonly events: PartnerEvents,
     private readonly audit: AuditWriter,
@@ -166,7 +169,7 @@ export class ReferralPackagingProcessor {
       ready.map(({ r }, i) => ({
         referralId: r.id,
         set: {
-          file_jws: files[i].token,
+          file_enc: this.sealer.seal(r.id, files[i].token),
           file_sha256: digests[i],
           file_kid: files[i].kid,
           file_jti: files[i].jti,

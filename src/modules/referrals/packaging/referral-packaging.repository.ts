@@ -103,7 +103,8 @@ export class ReferralPackagingRepository {
 
   /**
    * Everything packaging reads about the (already locked) referrals, the pinned record version included, in one
-   * read: a plain join (locks nothing more). The pinned version is its snapshot when the ingest has replaced it
+   * read: a plain join (locks nothing more). The shared fields are the consent's: the ones its text listed when the
+   * applicant agreed (copied from the offer's pinned product version), never a later version's. The pinned version is its snapshot when the ingest has replaced it
    * since (snapshot on write, CreditRecordsRepository.preservePinnedVersions), else the current record, still at
    * that version; one statement reads both from one consistent view, and the ingest copies and replaces in one
    * transaction, so it sees the version either before or after, never neither.
@@ -112,14 +113,13 @@ export class ReferralPackagingRepository {
     if (referralIds.length === 0) return [];
     const rows: Array<Record<string, unknown>> = await m.query(
       `SELECT r.id, r.status, r.user_id, r.partner_id, r.apply_request_id, p.code AS partner_code, cp.code AS product_code, r.product_version,
-              v.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
+              c.shared_fields, r.record_version, r.run_id, o.created_at AS offer_created_at, r.user_ref, r.created_at,
               r.expires_at, c.id AS consent_id, c.status AS consent_status, c.text_version, c.text_sha256, c.granted_at,
               c.retention_days, COALESCE(s.user_id, cr.user_id) AS s_user_id,
               ${SNAPSHOT_COLUMNS.map((col) => `IF(s.user_id IS NULL, cr.${col}, s.${col}) AS s_${col}`).join(', ')}
          FROM referrals r
          JOIN partners p ON p.id = r.partner_id
          JOIN card_products cp ON cp.id = r.product_id
-         JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
          JOIN consents c ON c.id = r.consent_id
          JOIN offers o ON o.id = r.offer_id
          LEFT JOIN credit_record_snapshots s ON s.user_id = r.user_id AND s.record_version = r.record_version

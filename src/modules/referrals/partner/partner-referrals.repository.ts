@@ -16,8 +16,11 @@ export interface DeliverableRow extends PartnerReferralRow {
   user_id: string;
   consent_id: string;
   consent_status: 'ACTIVE' | 'REVOKED';
-  file_jws: string | null;
+  /** The signed file, sealed (ReferralFileSealer); null before packaging and once purged. */
+  file_enc: Buffer | null;
   file_sha256: string | null;
+  /** When the retention purge deleted the file (referral-files.purge), else null. */
+  file_purged_at: Date | null;
   shared_fields: string | string[];
   acknowledged_at: Date | null;
 }
@@ -25,10 +28,9 @@ export interface DeliverableRow extends PartnerReferralRow {
 /** A referral with what a fetch or an acknowledgement needs (a plain join: it locks nothing). */
 const DELIVERABLE_SELECT = `
   SELECT r.id, cp.code AS product_code, r.status, r.created_at, r.expires_at, r.partner_id, r.user_id, r.consent_id,
-         c.status AS consent_status, r.file_jws, r.file_sha256, v.shared_fields, r.acknowledged_at
+         c.status AS consent_status, r.file_enc, r.file_sha256, r.file_purged_at, c.shared_fields, r.acknowledged_at
     FROM referrals r
     JOIN card_products cp ON cp.id = r.product_id
-    JOIN card_product_versions v ON v.product_id = r.product_id AND v.version = r.product_version
     JOIN consents c ON c.id = r.consent_id`;
 
 /** The partner API's SQL. Every query takes the partner id: a forgotten tenant filter cannot compile. */

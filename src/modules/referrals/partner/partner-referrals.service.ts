@@ -8,19 +8,22 @@ import { AuditWriter } from '../../audit/audit.writer';
 import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
 import { PartnerCallRecord } from '../../auth/partner-call.audit';
 import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
+import { ReferralFileSealer } from '../referral-file.sealer';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { PartnerReferralView, PartnerReferralWithFile } from './dto/partner-referrals.dto';
 import { PartnerReferralRow, PartnerReferralsRepository } from './partner-referrals.repository';
-import { CLOSED_FOR_SHARING, ReferralDisclosureBatcher } from './referral-disclosure.batcher';
+import { CLOSED_FOR_SHARING, GoneReason, ReferralDisclosureBatcher } from './referral-disclosure.batcher';
 
 /**
  * 410: the referral exists and is the partner's, but its file may no longer be handed out — the applicant revoked
- * the consent, withdrew, or the referral expired. Gone (not 404: the bank knows the referral from its feed; not
- * 409: no request of the bank can make it servable again).
+ * the consent, withdrew, the referral expired, or its retention ran out after it was declined and the file was
+ * deleted. Gone (not 404: the bank knows the referral from its feed; not 409: no request of the bank can make it
+ * servable again). A purged file is not answered as 200 with `file: null`: `file` is the signed file in the contract,
+ * and every 200 of this call is a recorded disclosure; the referral's metadata stays in the list and the decision.
  */
 export class ReferralFileGoneError extends DomainError {
-  constructor(code: 'consent-revoked' | 'referral-closed', detail: string) {
+  constructor(code: 'consent-revoked' | 'referral-closed' | 'referral-file-purged', detail: string) {
     super(410, code, 'The referral file is no longer available', detail);
   }
 }
@@ -48,8 +51,9 @@ export class PartnerReferralsService {
     private readonly transitions: ReferralTransitions,
     ledger: DisclosureLedger,
     private readonly audit: AuditWriter,
+    sealer: ReferralFileSealer,
   ) {
-    this.disclosures = new ReferralDisclosureBatcher(tx, repository, transitions, ledger, audit);
+    this.disclosures = new ReferralDisclosureBatcher(tx, repository, transitions, ledger, audit, sealer);
   }
 
   async list(partnerId: string, query: { status?: ReferralStatus; limit: number; cursor?: string }): Promise<Page<PartnerReferralView>> {
@@ -72,9 +76,9 @@ export class PartnerReferralsService {
     // before the answer leaves. Any other answer is recorded by the onSend hook as before.
     const outcome = await this.disclosures.disclose({ referralId, actor, partnerId, callEntry: call?.entry(200) });
     if ('missing' in outcome) throw await this.notFound(actor, referralId);
-    if (!outcome.disclosed) throw outcome.gone === 'consent-revoked' ? consentRevoked() : referralClosed(outcome.status);
+    if (!outcome.disclosed) throw gone(outcome.gone, outcome.status);
     call?.committed(200);
-    return { ...toView({ ...outcome.row, status: outcome.status }), file: outcome.row.file_jws! };
+    return { ...toView({ ...outcome.row, status: outcome.status }), file: outcome.file };
   }
 
   /** DELIVERED → ACKNOWLEDGED; a repeat answers the same. From READY it is 409: the bank has not fetched the file. */
@@ -126,9 +130,19 @@ export class PartnerReferralsService {
   }
 }
 
-const consentRevoked = () =>
-  new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
-const referralClosed = (status: ReferralStatus) => new ReferralFileGoneError('referral-closed', `The referral is ${status}`);
+function gone(reason: GoneReason, status: ReferralStatus): ReferralFileGoneError {
+  switch (reason) {
+    case 'consent-revoked':
+      return new ReferralFileGoneError('consent-revoked', 'The applicant revoked the consent this referral was shared under');
+    case 'referral-closed':
+      return new ReferralFileGoneError('referral-closed', `The referral is ${status}`);
+    case 'file-purged':
+      return new ReferralFileGoneError(
+        'referral-file-purged',
+        `The referral is ${status}; its file was deleted when the consented retention period ended`,
+      );
+  }
+}
 
 /** The table key of a public id, or 404 (an id we never issued is a missing referral). */
 function referralKey(publicId: string): string {

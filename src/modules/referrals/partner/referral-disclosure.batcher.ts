@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 
@@ -10,6 +12,7 @@ import { AuditEntryInput } from '../../audit/audit-entry';
 import { partnerAuditFields, RequestActor } from '../../auth/actor.decorator';
 import { NewDisclosure } from '../../disclosures/disclosure';
 import { DisclosureLedger } from '../../disclosures/disclosure-ledger';
+import { ReferralFileSealer } from '../referral-file.sealer';
 import { ReferralStatus } from '../referral-state';
 import { ReferralTransitions } from '../referral-transitions';
 import { DeliverableRow, PartnerReferralsRepository } from './partner-referrals.repository';
@@ -44,9 +47,21 @@ export interface DisclosureRequest {
  * gone (nothing recorded), or missing (unknown, another partner's, or PACKAGING: nothing recorded, nothing locked).
  */
 export type DisclosureOutcome =
-  | { disclosed: true; row: DeliverableRow; status: ReferralStatus }
-  | { disclosed: false; gone: 'consent-revoked' | 'referral-closed'; status: ReferralStatus }
+  | { disclosed: true; row: DeliverableRow; file: string; status: ReferralStatus }
+  | { disclosed: false; gone: GoneReason; status: ReferralStatus }
   | { disclosed: false; missing: true };
+
+/** Why a referral of the partner has no file to hand out: the consent, the referral's end, or the retention purge. */
+export type GoneReason = 'consent-revoked' | 'referral-closed' | 'file-purged';
+
+const goneReason = (row: DeliverableRow): GoneReason | undefined =>
+  row.consent_status !== 'ACTIVE'
+    ? 'consent-revoked'
+    : CLOSED_FOR_SHARING.includes(row.status)
+      ? 'referral-closed'
+      : row.file_purged_at
+        ? 'file-purged'
+        : undefined;
 
 /**
  * Group commit for partner fetches (docs/DECISIONS.md "Batched partner fetches"). A fetch is a disclosure and must be
@@ -55,7 +70,7 @@ export type DisclosureOutcome =
  * below its target. Here the fetches that arrive while a batch is being written wait and go together in the next
  * one, in ONE transaction: lock the batch's referral rows of the requesting partners, read everything the answers
  * need after the lock (file, fields, status, consent) and decide each fetch there — 404 for an id the partner does
- * not have, 410 for a revoked consent or a closed referral (nothing recorded for either), else a disclosure —, move
+ * not have, 410 for a revoked consent, a closed referral or a purged file (nothing recorded), else a disclosure —, move
  * the READY ones set-based with their timeline rows, insert the ledger rows and the
  * audit entries multi-row (with each disclosed fetch's own `partner_api.call` entry, so its answer needs no second
  * commit in the onSend hook), commit, and only then settle each request's promise — nothing is answered that could
@@ -72,6 +87,7 @@ export class ReferralDisclosureBatcher {
     private readonly transitions: ReferralTransitions,
     private readonly ledger: DisclosureLedger,
     private readonly audit: AuditWriter,
+    private readonly sealer: ReferralFileSealer,
   ) {
     this.groups = new GroupedCalls({
       concurrency: DISCLOSURE_BATCHES_IN_FLIGHT,
@@ -96,7 +112,7 @@ export class ReferralDisclosureBatcher {
       const row = locked.get(r.referralId);
       return row && String(row.partner_id) === r.partnerId ? row : undefined;
     };
-    const servable = (row: DeliverableRow): boolean => row.consent_status === 'ACTIVE' && !CLOSED_FOR_SHARING.includes(row.status);
+    const servable = (row: DeliverableRow): boolean => goneReason(row) === undefined;
 
     // Referrals still READY under the lock move to DELIVERED, one move per referral however often it is fetched in
     // this batch; the timeline names the partner that fetched it (a referral belongs to one partner).
@@ -130,20 +146,21 @@ export class ReferralDisclosureBatcher {
         outcomes.push({ disclosed: false, missing: true });
         continue;
       }
-      if (!servable(row)) {
-        outcomes.push({
-          disclosed: false,
-          gone: row.consent_status !== 'ACTIVE' ? 'consent-revoked' : 'referral-closed',
-          status: row.status,
-        });
+      const gone = goneReason(row);
+      if (gone) {
+        outcomes.push({ disclosed: false, gone, status: row.status });
         continue;
       }
       // A bug, not an answer: the whole batch fails and its fetches run one by one, so only this one fails.
-      if (!row.file_jws || !row.file_sha256) throw new Error(`referral ${row.id} is ${row.status} without a file`);
+      if (!row.file_enc || !row.file_sha256) throw new Error(`referral ${row.id} is ${row.status} without a file`);
+      // Opened before it is recorded: the ledger's digest is checked against exactly what leaves.
+      const file = this.sealer.open(String(row.id), row.file_enc);
+      if (createHash('sha256').update(file, 'ascii').digest('hex') !== row.file_sha256)
+        throw new Error(`referral ${row.id}: the stored file does not match its digest`);
       const before = statusNow.get(r.referralId) ?? row.status;
       const after = before === 'READY' && delivered.has(r.referralId) ? 'DELIVERED' : before;
       statusNow.set(r.referralId, after);
-      outcomes.push({ disclosed: true, row, status: after });
+      outcomes.push({ disclosed: true, row, file, status: after });
       const sharedFields = jsonColumn(row.shared_fields);
       disclosures.push({
         userId: row.user_id,
