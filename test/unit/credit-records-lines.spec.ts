@@ -1,4 +1,4 @@
-import { bulkLinesOf, ndjsonLines } from '../../src/modules/credit-records/ingest/bulk-lines';
+import { bulkLinesOf, ndjsonLines } from '../../src/infra/http/bulk-lines';
 import { validateCreditRecordLine } from '../../src/modules/credit-records/ingest/credit-record-line';
 import { validateRepaymentStatusLine } from '../../src/modules/credit-records/ingest/repayment-status-line';
 import {
@@ -103,11 +103,11 @@ describe('bulk lines', () => {
   });
 
   it('takes a JSON array element by element and refuses other JSON bodies', () => {
-    expect(bulkLinesOf([{ a: 1 }, 'x'])).toEqual([
+    expect(bulkLinesOf([{ a: 1 }, 'x'], 10)).toEqual([
       { line: 1, value: { a: 1 } },
       { line: 2, value: 'x' },
     ]);
-    expect(() => bulkLinesOf({ a: 1 })).toThrow(/NDJSON/);
+    expect(() => bulkLinesOf({ a: 1 }, 10)).toThrow(/NDJSON/);
   });
 });
 

@@ -63,6 +63,16 @@ export const appConfigSchema = z
       }),
       idempotencyTtlHours: z.coerce.number().int().min(24, 'must be at least 24 (API.md keeps keys 24 h)'),
     }),
+    /**
+     * Lines one request to a bulk endpoint may hold (NDJSON lines, JSON array elements, decision file lines; blank
+     * ones not counted); more is a 413 before any line is applied. Each line gets its own answer, so this bounds the
+     * answer and the memory behind it (docs/BULK.md).
+     */
+    bulk: z
+      .object({
+        maxLines: z.coerce.number().int().min(1).max(100_000, 'must be at most 100000 (each line is answered on its own)').default(10_000),
+      })
+      .prefault({}),
     outbox: z.object({
       relayIntervalMs: z.coerce.number().int().min(10),
       batchSize: z.coerce.number().int().min(1).max(5000),
@@ -167,6 +177,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   RATE_LIMIT: 'http.rateLimit.limit',
   RATE_LIMIT_WINDOW_SECONDS: 'http.rateLimit.windowSeconds',
   IDEMPOTENCY_TTL_HOURS: 'http.idempotencyTtlHours',
+  BULK_MAX_LINES: 'bulk.maxLines',
   OUTBOX_RELAY_INTERVAL_MS: 'outbox.relayIntervalMs',
   OUTBOX_BATCH_SIZE: 'outbox.batchSize',
   OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',

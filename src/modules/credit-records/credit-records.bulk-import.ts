@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 
+import { BulkLine, parseNdjsonLine } from '../../infra/http/bulk-lines';
 import { CreditRecordsService, IngestResult, RejectedLine } from './credit-records.service';
-import { BulkLine, parseNdjsonLine } from './ingest/bulk-lines';
 import { syntheticCreditRecords, SyntheticOptions } from './synthetic/synthetic-credit-records';
 
 /** Running totals of a long import, reported after every batch. */

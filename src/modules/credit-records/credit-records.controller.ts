@@ -1,11 +1,11 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
 
 import { BulkBody } from '../../infra/http/body-limits';
+import { BULK_TOO_LARGE_RESPONSE, BulkLine, BulkLinesPipe } from '../../infra/http/bulk-lines';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PlatformRoles } from '../auth/platform-roles.guard';
 import { CreditRecordsService, IngestActor, IngestResult } from './credit-records.service';
-import { bulkLinesOf } from './ingest/bulk-lines';
 
 const INGEST_RESULT_SCHEMA = {
   type: 'object',
@@ -46,22 +46,24 @@ export class CreditRecordsController {
   @Post('credit-records')
   @HttpCode(200)
   @BulkBody()
-  @ApiOperation({ summary: 'Ingest credit record snapshots (NDJSON or JSON array, up to 10 MiB)' })
+  @ApiOperation({ summary: 'Ingest credit record snapshots (NDJSON or JSON array, up to 10 MiB and 10,000 lines by default)' })
   @ApiConsumes('application/x-ndjson', 'application/json')
   @ApiBody({ schema: { type: 'string', description: 'one credit record line (API.md) per NDJSON line, or a JSON array of them' } })
   @ApiOkResponse({ schema: INGEST_RESULT_SCHEMA })
-  ingestCreditRecords(@Body() body: unknown, @Actor() actor: RequestActor): Promise<IngestResult> {
-    return this.service.ingestCreditRecords(bulkLinesOf(body), actorOf(actor));
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
+  ingestCreditRecords(@Body(BulkLinesPipe) lines: BulkLine[], @Actor() actor: RequestActor): Promise<IngestResult> {
+    return this.service.ingestCreditRecords(lines, actorOf(actor));
   }
 
   @Post('repayment-status')
   @HttpCode(200)
   @BulkBody()
-  @ApiOperation({ summary: 'Ingest repayment-status updates between snapshots (NDJSON or JSON array)' })
+  @ApiOperation({ summary: 'Ingest repayment-status updates between snapshots (NDJSON or JSON array, up to 10,000 lines by default)' })
   @ApiConsumes('application/x-ndjson', 'application/json')
   @ApiBody({ schema: { type: 'string', description: '{ "userId", "currentDpd", "overdueAmount", "asOf" } per line' } })
   @ApiOkResponse({ schema: INGEST_RESULT_SCHEMA })
-  ingestRepaymentStatus(@Body() body: unknown, @Actor() actor: RequestActor): Promise<IngestResult> {
-    return this.service.ingestRepaymentStatus(bulkLinesOf(body), actorOf(actor));
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
+  ingestRepaymentStatus(@Body(BulkLinesPipe) lines: BulkLine[], @Actor() actor: RequestActor): Promise<IngestResult> {
+    return this.service.ingestRepaymentStatus(lines, actorOf(actor));
   }
 }

@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 
 import { FieldError } from '../../common/errors';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
+import { boundedErrors, BulkLine } from '../../infra/http/bulk-lines';
 import { AuditWriter } from '../audit/audit.writer';
 import { AuditActorType } from '../audit/audit-entry';
 import { CreditRecordRow, CreditRecordsRepository, RepaymentStatusUpdate, StoredCreditRecord } from './credit-records.repository';
 import { Identity, IdentityProtector } from './identity-protector';
-import { BulkLine } from './ingest/bulk-lines';
 import { CreditRecordLine, latestAcceptedAsOf, validateCreditRecordLine } from './ingest/credit-record-line';
 import { RepaymentStatusLine, validateRepaymentStatusLine } from './ingest/repayment-status-line';
 
@@ -90,7 +90,7 @@ export class CreditRecordsService {
       }
       const checked = validateCreditRecordLine(entry.value, latest);
       if (!checked.ok) {
-        rejected.push({ line: entry.line, errors: checked.errors });
+        rejected.push({ line: entry.line, errors: boundedErrors(checked.errors) });
         continue;
       }
       const record = checked.value;
@@ -122,7 +122,7 @@ export class CreditRecordsService {
       }
       const checked = validateRepaymentStatusLine(entry.value, latest);
       if (!checked.ok) {
-        rejected.push({ line: entry.line, errors: checked.errors });
+        rejected.push({ line: entry.line, errors: boundedErrors(checked.errors) });
         continue;
       }
       const update = { ...checked.value, line: entry.line };

@@ -1,5 +1,5 @@
 import { BadRequestError, FieldError } from '../../common/errors';
-import { ndjsonLines } from '../credit-records/ingest/bulk-lines';
+import { isBlank, ndjsonLines, physicalLines, TooManyLinesError } from '../../infra/http/bulk-lines';
 import { DecisionLine } from './decision-recorder';
 
 export const DECISION_FILE_FORMATS = ['NDJSON', 'CSV'] as const;
@@ -23,12 +23,12 @@ export const isInvalidLine = (l: FileLine): l is { line: number; invalid: FieldE
 export function decisionFileLines(format: DecisionFileFormat, body: string): FileLine[] {
   if (format === 'NDJSON') return [...ndjsonLines(body)];
   const rows = physicalLines(body);
-  const header = rows.shift();
-  if (!header) return [];
-  const columns = csvHeader(header.text);
+  const header = rows.next();
+  if (header.done) return [];
+  const columns = csvHeader(header.value.text);
   const lines: FileLine[] = [];
   for (const { line, text } of rows) {
-    if (text.trim() === '') continue;
+    if (isBlank(text)) continue;
     const cells = splitCsvLine(text);
     if (!cells) {
       lines.push({ line, invalid: [{ field: null, message: 'is not a valid CSV line (unbalanced quotes)' }] });
@@ -47,16 +47,25 @@ export function decisionFileLines(format: DecisionFileFormat, body: string): Fil
 }
 
 /**
- * Checks the file as a whole before it is accepted (a 400 at upload, not a file of failed lines): not empty, and for
- * CSV a header naming known columns, each once, the required ones present. Returns the number of lines to answer.
+ * Checks the file as a whole before it is accepted (a 400 or 413 at upload, not a file of failed lines): not empty, at
+ * most `maxLines` decision lines (blank lines and the CSV header not counted), and for CSV a header naming known
+ * columns, each once, the required ones present. Lines are counted, not parsed (the job parses them), and counting
+ * stops at the line after the cap. Returns the number of lines to answer.
  */
-export function checkDecisionFile(format: DecisionFileFormat, body: string): number {
+export function checkDecisionFile(format: DecisionFileFormat, body: string, maxLines: number): number {
+  const rows = physicalLines(body);
   if (format === 'CSV') {
-    const header = physicalLines(body).find((r) => r.line === 1);
-    if (!header || header.text.trim() === '') throw new BadRequestError(`The first line must be the CSV header: ${CSV_COLUMNS.join(',')}`);
-    csvHeader(header.text);
+    const header = rows.next();
+    if (header.done || isBlank(header.value.text))
+      throw new BadRequestError(`The first line must be the CSV header: ${CSV_COLUMNS.join(',')}`);
+    csvHeader(header.value.text);
   }
-  const total = decisionFileLines(format, body).length;
+  let total = 0;
+  for (const { text } of rows) {
+    if (isBlank(text)) continue;
+    if (total === maxLines) throw new TooManyLinesError(maxLines);
+    total++;
+  }
   if (total === 0) throw new BadRequestError('The file holds no decision lines');
   return total;
 }
@@ -76,12 +85,6 @@ function csvHeader(text: string): string[] {
   }
   if (errors.length) throw new BadRequestError('The CSV header is not valid', errors);
   return columns!;
-}
-
-/** Physical lines without their line break (LF or CRLF) and without a leading byte-order mark. */
-function physicalLines(body: string): { line: number; text: string }[] {
-  const text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
-  return text.split('\n').map((t, i) => ({ line: i + 1, text: t.endsWith('\r') ? t.slice(0, -1) : t }));
 }
 
 /**

@@ -1,9 +1,18 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 
 import { BadRequestError, DomainError } from '../../common/errors';
 import { PageQuery } from '../../common/pagination';
 import { BulkBody } from '../../infra/http/body-limits';
+import { BULK_TOO_LARGE_RESPONSE } from '../../infra/http/bulk-lines';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';
 import { PlatformRoles } from '../auth/platform-roles.guard';
@@ -14,7 +23,7 @@ import { decidingPartner } from './partner-decisions.controller';
 const FILE_BODY = {
   schema: {
     type: 'string',
-    description: `NDJSON (application/x-ndjson): one { referralId, decision, decidedAt, … } a line, as POST /partner/v1/decisions; or CSV (text/csv) with the header ${CSV_COLUMNS.join(',')} (declineReasons separated by ';'). Lines are numbered as the file's lines from 1 (the CSV header is line 1).`,
+    description: `NDJSON (application/x-ndjson): one { referralId, decision, decidedAt, … } a line, as POST /partner/v1/decisions; or CSV (text/csv) with the header ${CSV_COLUMNS.join(',')} (declineReasons separated by ';'). Lines are numbered as the file's lines from 1 (the CSV header is line 1). At most 10,000 decision lines by default (blank lines and the header not counted).`,
   },
 };
 const ACCEPTED = {
@@ -46,6 +55,7 @@ export class PartnerDecisionFilesController {
   @ApiConsumes('application/x-ndjson', 'text/csv')
   @ApiBody(FILE_BODY)
   @ApiAcceptedResponse(ACCEPTED)
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
   upload(
     @Body() body: unknown,
     @Headers('content-type') contentType: string | undefined,
@@ -82,6 +92,7 @@ export class AdminDecisionFilesController {
   @ApiConsumes('application/x-ndjson', 'text/csv')
   @ApiBody(FILE_BODY)
   @ApiAcceptedResponse(ACCEPTED)
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
   upload(
     @Param('code') code: string,
     @Body() body: unknown,

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, encodeCursor } from '../../common/pagination';
+import { AppConfigService } from '../../infra/config/app-config';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
@@ -60,11 +61,15 @@ export class DecisionFilesService {
     private readonly recorder: DecisionRecorder,
     private readonly outbox: OutboxService,
     private readonly audit: AuditWriter,
+    private readonly config: AppConfigService,
   ) {}
 
-  /** Stores the file, its job's outbox row and the audit entry in one transaction: a file exists iff it is queued. */
+  /**
+   * Stores the file, its job's outbox row and the audit entry in one transaction: a file exists iff it is queued.
+   * A file over the bulk line cap is refused (413) before anything is stored, since every line gets a stored answer.
+   */
   async upload(uploader: Uploader, format: DecisionFileFormat, body: string): Promise<{ id: string; status: 'QUEUED' }> {
-    const total = checkDecisionFile(format, body);
+    const total = checkDecisionFile(format, body, this.config.values.bulk.maxLines);
     const partnerId = uploader.type === 'partner' ? uploader.partnerId : await this.operatorTarget(uploader.partnerCode);
     const sha256 = createHash('sha256').update(body, 'utf8').digest('hex');
     const id = await this.tx.run(async (m) => {

@@ -4,6 +4,7 @@ import { EntityManager } from 'typeorm';
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { keyOf, toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
+import { boundedErrors } from '../../infra/http/bulk-lines';
 import { InternalLineError, lineFailed, LineResult as LineResults, notJsonLine } from '../../infra/http/line-results';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
@@ -77,7 +78,7 @@ export class DecisionRecorder {
       const parsed = parseDecision(l.value, withReferralId, now);
       const referralId = fixedReferralId ?? parsed.referralId ?? null;
       if (!parsed.ok) {
-        results.set(l.line, this.failed(partner, l.line, referralId, new ValidationFailedError(parsed.errors)));
+        results.set(l.line, this.failed(partner, l.line, referralId, new ValidationFailedError(boundedErrors(parsed.errors))));
         continue;
       }
       const key = referralId ? keyOf('ref', referralId) : undefined;

@@ -1,12 +1,12 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
 
 import { NotFoundError } from '../../common/errors';
 import { BulkBody } from '../../infra/http/body-limits';
+import { BULK_TOO_LARGE_RESPONSE, BulkLine, BulkLinesPipe } from '../../infra/http/bulk-lines';
 import { BulkLinesAnswer, bulkLinesAnswer } from '../../infra/http/line-results';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';
-import { bulkLinesOf } from '../credit-records/ingest/bulk-lines';
 import { DecidingPartner, DecisionRecorder, DecisionView } from './decision-recorder';
 
 const DECISION_SCHEMA = {
@@ -51,8 +51,9 @@ export class PartnerDecisionsController {
   @BulkBody()
   @ApiOperation({ summary: 'Decisions in bulk: one { referralId, decision, decidedAt, … } per NDJSON line, each answered on its own' })
   @ApiConsumes('application/x-ndjson', 'application/json')
-  @ApiBody({ schema: { type: 'string', description: 'one decision line per NDJSON line, or a JSON array of them' } })
-  async decideBulk(@Body() body: unknown, @Actor() actor: RequestActor): Promise<BulkLinesAnswer> {
-    return bulkLinesAnswer(await this.recorder.decide(decidingPartner(actor), bulkLinesOf(body), true));
+  @ApiBody({ schema: { type: 'string', description: 'one decision line per NDJSON line, or a JSON array of them (10,000 by default)' } })
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
+  async decideBulk(@Body(BulkLinesPipe) lines: BulkLine[], @Actor() actor: RequestActor): Promise<BulkLinesAnswer> {
+    return bulkLinesAnswer(await this.recorder.decide(decidingPartner(actor), lines, true));
   }
 }

@@ -5,10 +5,10 @@ import { DomainError, NotFoundError, ValidationFailedError } from '../../common/
 import { GroupedCalls } from '../../common/grouped-calls';
 import { keyOf, toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
+import { BulkLine } from '../../infra/http/bulk-lines';
 import { InternalLineError, lineFailed, LineResult, lineSucceeded, notJsonLine } from '../../infra/http/line-results';
 import { AuditWriter } from '../audit/audit.writer';
 import { AuditEntryInput } from '../audit/audit-entry';
-import { BulkLine } from '../credit-records/ingest/bulk-lines';
 import { DelinquenciesRepository, DelinquencyRow, isDuplicateKey as isDuplicate, NewDelinquency } from './delinquencies.repository';
 import { asOfBeforeDecision, DelinquencyReport, parseDelinquency, reportKey } from './delinquency-input';
 

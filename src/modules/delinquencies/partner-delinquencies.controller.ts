@@ -1,13 +1,14 @@
 import { Body, Controller, Post, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
 import { FastifyReply, FastifyRequest } from 'fastify';
 
 import { NotFoundError } from '../../common/errors';
+import { AppConfigService } from '../../infra/config/app-config';
 import { BulkBody } from '../../infra/http/body-limits';
+import { BULK_TOO_LARGE_RESPONSE, bulkLinesOf } from '../../infra/http/bulk-lines';
 import { BulkLinesAnswer, bulkLinesAnswer } from '../../infra/http/line-results';
 import { Actor, RequestActor } from '../auth/actor.decorator';
 import { PartnerScopes } from '../auth/partner-scopes.guard';
-import { bulkLinesOf } from '../credit-records/ingest/bulk-lines';
 import { DelinquencyRecorder, DelinquencyView, ReportingPartner } from './delinquency-recorder';
 
 const REPORT_SCHEMA = {
@@ -35,7 +36,10 @@ const isNdjson = (request: FastifyRequest) => /^application\/x-ndjson\b/i.test(r
 @Controller('partner/v1')
 @PartnerScopes('delinquency:write')
 export class PartnerDelinquenciesController {
-  constructor(private readonly recorder: DelinquencyRecorder) {}
+  constructor(
+    private readonly recorder: DelinquencyRecorder,
+    private readonly config: AppConfigService,
+  ) {}
 
   /**
    * One path for both forms (API.md): a JSON object is one report (201 with it, or its problem); NDJSON (or a JSON
@@ -46,6 +50,7 @@ export class PartnerDelinquenciesController {
   @ApiOperation({ summary: "Report a delinquency on one of the partner's APPROVED referrals; NDJSON for many, each line answered" })
   @ApiConsumes('application/json', 'application/x-ndjson')
   @ApiBody({ schema: REPORT_SCHEMA })
+  @ApiPayloadTooLargeResponse(BULK_TOO_LARGE_RESPONSE)
   async report(
     @Body() body: unknown,
     @Req() request: FastifyRequest,
@@ -55,8 +60,9 @@ export class PartnerDelinquenciesController {
     const partner = reportingPartner(actor);
     if (isNdjson(request) || Array.isArray(body)) {
       reply.status(200);
-      // The same line splitter as the other bulk endpoints (decisions, ingest).
-      return bulkLinesAnswer(await this.recorder.report(partner, bulkLinesOf(body)));
+      // The same capped line reader as the other bulk endpoints (decisions, ingest).
+      const lines = bulkLinesOf(body, this.config.values.bulk.maxLines);
+      return bulkLinesAnswer(await this.recorder.report(partner, lines));
     }
     // Validated by parseDelinquency, shared with the bulk lines, not by a DTO.
     const [result] = await this.recorder.report(partner, [{ line: 1, value: body }]);
