@@ -205,6 +205,17 @@ describe(`bulk line cap (BULK_MAX_LINES=${CAP})`, () => {
       expect(await dpdOf(users.slice(0, CAP))).toEqual(users.slice(0, CAP).map(() => 45));
     });
   });
+
+  describe('POST /partner/v1/delinquencies (NDJSON)', () => {
+    it('refuses cap + 1 lines with 413 and stores none of them', async () => {
+      // The referrals need not be APPROVED: the cap is checked before any line is read as a report.
+      const lines = refs.slice(0, CAP + 1).map((referralId) => ({ referralId, dpd: 45, amountOverdue: '120.00', asOf: '2026-01-01' }));
+      expectTooManyLines(await post('/partner/v1/delinquencies', ndjson(lines), { authorization: `Bearer ${partnerToken}` }), CAP);
+      expectTooManyLines(await post('/partner/v1/delinquencies', lines, { authorization: `Bearer ${partnerToken}` }), CAP);
+      const stored = await db.query('SELECT COUNT(*) AS n FROM partner_delinquencies WHERE referral_id IN (?)', [refs.map(key)]);
+      expect(Number(stored[0].n)).toBe(0);
+    });
+  });
 });
 
 /** A POST over a real socket; resolves with the status, headers and body, rejects when the connection dies. */
