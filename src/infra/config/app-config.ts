@@ -53,6 +53,8 @@ export const appConfigSchema = z
       audience: z.string().min(1),
       publicKey: z.string().includes('-----BEGIN').optional(),
       secret: z.string().min(32, 'must be at least 32 characters').optional(),
+      /** Longest accepted `exp - iat`: a leaked bearer token is worth at most this long. */
+      maxLifetimeSeconds: z.coerce.number().int().min(60).max(86_400),
     }),
     redis: z.object({ allowEvictingPolicy: flag }),
     http: z.object({
@@ -169,6 +171,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PLATFORM_JWT_AUDIENCE: 'platformJwt.audience',
   PLATFORM_JWT_PUBLIC_KEY: 'platformJwt.publicKey',
   PLATFORM_JWT_SECRET: 'platformJwt.secret',
+  PLATFORM_JWT_MAX_LIFETIME_SECONDS: 'platformJwt.maxLifetimeSeconds',
   REDIS_ALLOW_EVICTING_POLICY: 'redis.allowEvictingPolicy',
   TRUST_PROXY: 'http.trustProxy',
   RATE_LIMIT: 'http.rateLimit.limit',
