@@ -7,6 +7,8 @@ import { cliConfig, CliError } from '../cli-context';
 
 export const PLATFORM_ROLES = ['platform', 'user', 'admin', 'compliance'] as const;
 
+const DEVELOPMENT_ONLY = 'token minting is development-only: run it with NODE_ENV=development (or test); unset NODE_ENV means production';
+
 const positiveInt = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
@@ -22,9 +24,10 @@ export function register(program: Command): void {
     .option('--ttl <seconds>', 'lifetime in seconds (default 3600; at most PLATFORM_JWT_MAX_LIFETIME_SECONDS)', positiveInt)
     .action((opts: { role: string; sub?: string; ttl?: number }) => {
       // Checked before the configuration too: a production environment must never be one typo away from a token.
-      if (process.env.NODE_ENV === 'production') throw new CliError('token minting is development-only (NODE_ENV=production)');
+      // Unset NODE_ENV is production (load-config.ts), so a developer asks for development explicitly.
+      if (!process.env.NODE_ENV || process.env.NODE_ENV === 'production') throw new CliError(DEVELOPMENT_ONLY);
       const config = cliConfig();
-      if (config.nodeEnv === 'production') throw new CliError('token minting is development-only (NODE_ENV=production)');
+      if (config.nodeEnv === 'production') throw new CliError(DEVELOPMENT_ONLY);
       const { secret, issuer, audience, maxLifetimeSeconds } = config.platformJwt;
       if (!secret) {
         throw new CliError('PLATFORM_JWT_SECRET is not set: with PLATFORM_JWT_PUBLIC_KEY only the identity provider can issue tokens');
