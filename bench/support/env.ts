@@ -36,6 +36,10 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
     PLATFORM_JWT_SECRET: randomBytes(32).toString('base64url'),
     PLATFORM_JWT_ISSUER: 'https://id.platform.bench',
     PLATFORM_JWT_AUDIENCE: 'referral-gateway',
+    // The bench mints two-hour platform tokens for its longest runs; the default cap is one hour.
+    PLATFORM_JWT_MAX_LIFETIME_SECONDS: '7200',
+    // /metrics answers the scraper's token only; waitForApiCluster reads it.
+    METRICS_TOKEN: randomBytes(32).toString('base64url'),
     RATE_LIMIT: '1000000000',
     RATE_LIMIT_WINDOW_SECONDS: '60',
   };

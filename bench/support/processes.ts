@@ -84,17 +84,17 @@ export async function startGatewayProcess(bench: BenchEnvironment, role: 'api' |
   child.once('exit', (code, signal) => {
     if (!stopping.has(child)) console.error(`gateway ${role} process ${child.pid} exited unexpectedly (code ${code}, signal ${signal})`);
   });
-  if (role === 'api') await waitForApiCluster(child, baseUrl);
+  if (role === 'api') await waitForApiCluster(child, baseUrl, bench.env.METRICS_TOKEN);
   return { child, baseUrl };
 }
 
 /** Until every api process listens: the aggregated `api_processes` gauge counts the workers that do. */
-async function waitForApiCluster(child: ChildProcess, baseUrl: string, timeoutMs = 60_000): Promise<void> {
+async function waitForApiCluster(child: ChildProcess, baseUrl: string, metricsToken: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} during start-up`);
     try {
-      const res = await fetch(`${baseUrl}/metrics`);
+      const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
       const listening = /^api_processes (\d+)$/m.exec(await res.text());
       if (res.ok && Number(listening?.[1]) === API_PROCESSES) return;
     } catch {

@@ -48,6 +48,8 @@ function expectStatus(what: string, res: { status: number; body: unknown }, ...o
 const onboarding: DemoStage = {
   title: 'Operator onboards a demo bank (its own fresh ES256 key pair) and a card product',
   async run(ctx) {
+    // The demo is a development tool (it mints HS256 platform tokens), so it asks for development itself; the
+    // gateway it talks to must have been started with NODE_ENV=development too (unset means production there).
     process.env.NODE_ENV ??= 'development';
     const config = loadConfig();
     const s = state(ctx);

@@ -54,9 +54,9 @@ function startCluster(port: number, processes = 2): Started {
 }
 
 /** GET on a connection of its own (no keep-alive), so the cluster hands each request to a worker afresh. */
-function getOnNewConnection(url: string): Promise<{ status: number; body: string }> {
+function getOnNewConnection(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    get(url, { agent: false, timeout: 15_000 }, (res) => {
+    get(url, { agent: false, timeout: 15_000, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (body += chunk));
@@ -90,7 +90,7 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 async function scrape(baseUrl: string): Promise<Map<string, number>> {
-  const res = await getOnNewConnection(`${baseUrl}/metrics`);
+  const res = await getOnNewConnection(`${baseUrl}/metrics`, { authorization: `Bearer ${process.env.METRICS_TOKEN}` });
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   return parseMetrics(res.body);
 }

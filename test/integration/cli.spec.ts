@@ -37,9 +37,16 @@ describe('cli', () => {
     const res = cli(['config'], { PORT: '4321' });
     expect(res.status).toBe(0);
     const printed = JSON.parse(res.stdout);
-    expect(printed).toMatchObject({ nodeEnv: 'test', port: 4321, masterKey: '****', platformJwt: { secret: '****' } });
+    expect(printed).toMatchObject({
+      nodeEnv: 'test',
+      port: 4321,
+      masterKey: '****',
+      platformJwt: { secret: '****' },
+      ops: { metricsToken: '****' },
+    });
     expect(res.stdout).not.toContain(process.env.MASTER_KEY);
     expect(res.stdout).not.toContain(process.env.PLATFORM_JWT_SECRET);
+    expect(res.stdout).not.toContain(process.env.METRICS_TOKEN);
   });
 
   it.each([

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,35 @@ describe('loadConfig', () => {
     const message = problemsOf({ ...validEnv(), NODE_ENV: 'production', REDIS_ALLOW_EVICTING_POLICY: 'true' });
     expect(message).toContain('PLATFORM_JWT_SECRET');
     expect(message).toContain('REDIS_ALLOW_EVICTING_POLICY');
+  });
+
+  describe('NODE_ENV unset or empty means production', () => {
+    const productionGrade = () => ({
+      ...validEnv(),
+      PLATFORM_JWT_SECRET: undefined,
+      PLATFORM_JWT_PUBLIC_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .publicKey.export({ format: 'pem', type: 'spki' })
+        .toString(),
+      METRICS_TOKEN: randomBytes(32).toString('base64url'),
+    });
+
+    it.each([undefined, ''])('NODE_ENV=%p with production-grade settings loads production defaults', (nodeEnv) => {
+      const config = loadConfig({ ...productionGrade(), NODE_ENV: nodeEnv });
+      expect(config.nodeEnv).toBe('production');
+      expect(config.ops.bullBoard).toBe(false);
+      expect(config.partners.allowPrivatePushEndpoints).toBe(false);
+      expect(config.redis.allowEvictingPolicy).toBe(false);
+    });
+
+    it('refuses a development-only setting and says NODE_ENV is not set', () => {
+      const message = problemsOf({ ...validEnv(), NODE_ENV: undefined });
+      expect(message).toContain('PLATFORM_JWT_SECRET (platformJwt.secret)');
+      expect(message).toContain('NODE_ENV is not set, so the production rules apply');
+    });
+
+    it('does not add the hint when NODE_ENV=production was asked for', () => {
+      expect(problemsOf({ ...validEnv(), NODE_ENV: 'production' })).not.toContain('NODE_ENV is not set');
+    });
   });
 
   it('stops on a missing MASTER_KEY outside development (only development generates its own)', () => {

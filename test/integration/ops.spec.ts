@@ -13,6 +13,8 @@ import { dataSourceOf, eventually, startHttpApp, testConfig } from '../support/a
 
 const get = (app: NestFastifyApplication, url: string, headers: Record<string, string> = {}) =>
   app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
+/** The Prometheus scraper's credential (see metrics-access.spec.ts for who else may read /metrics). */
+const scraper = () => ({ authorization: `Bearer ${process.env.METRICS_TOKEN}` });
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -128,7 +130,7 @@ describe('metrics', () => {
     await get(api, '/health/live');
     await get(api, '/no-such-thing/12345');
     await get(api, '/docs/swagger-ui.css');
-    const res = await get(api, '/metrics');
+    const res = await get(api, '/metrics', scraper());
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     expect(sample(res.body, 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}')).toBeGreaterThanOrEqual(
@@ -146,7 +148,7 @@ describe('metrics', () => {
       `INSERT INTO outbox (queue, job_name, payload, status) VALUES ('maintenance', 'outbox.probe', '{}', 'FAILED'), ('maintenance', 'outbox.probe', '{}', 'FAILED')`,
     );
     const [{ n }] = await db.query(`SELECT COUNT(*) AS n FROM outbox WHERE status = 'FAILED'`);
-    const text = (await get(api, '/metrics')).body;
+    const text = (await get(api, '/metrics', scraper())).body;
     expect(sample(text, 'outbox_rows{status="FAILED"}')).toBe(Number(n));
     expect(Number(n)).toBeGreaterThanOrEqual(2);
     expect(sample(text, 'outbox_rows{status="PENDING"}')).toEqual(expect.any(Number));

@@ -22,7 +22,7 @@ describe('worker role metrics', () => {
       const db = worker.get(DataSource);
       await eventually(async () => (await db.query('SELECT status FROM outbox WHERE id = ?', [outboxId]))[0].status === 'DONE');
 
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${process.env.METRICS_TOKEN}` } });
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).toMatch(/job_duration_seconds_count\{queue="maintenance",job="outbox.probe",outcome="completed"\} [1-9]/);

@@ -18,5 +18,6 @@ export function newRunEnvironment(): Record<string, string> {
     PLATFORM_JWT_SECRET: randomBytes(32).toString('base64url'),
     PLATFORM_JWT_ISSUER: 'https://id.platform.test',
     PLATFORM_JWT_AUDIENCE: 'referral-gateway',
+    METRICS_TOKEN: randomBytes(32).toString('base64url'),
   };
 }

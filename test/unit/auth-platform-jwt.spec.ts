@@ -8,7 +8,9 @@ import { PlatformJwtVerifier, TokenRefused } from '../../src/modules/auth/platfo
 const issuer = 'https://id.platform.test';
 const audience = 'referral-gateway';
 const verifierFor = (platformJwt: { publicKey?: string; secret?: string }) =>
-  new PlatformJwtVerifier({ values: { platformJwt: { issuer, audience, ...platformJwt } } } as unknown as AppConfigService);
+  new PlatformJwtVerifier({
+    values: { platformJwt: { issuer, audience, maxLifetimeSeconds: 3600, ...platformJwt } },
+  } as unknown as AppConfigService);
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 describe('PlatformJwtVerifier', () => {

@@ -53,6 +53,8 @@ export const appConfigSchema = z
       audience: z.string().min(1),
       publicKey: z.string().includes('-----BEGIN').optional(),
       secret: z.string().min(32, 'must be at least 32 characters').optional(),
+      /** Longest accepted `exp - iat`: a leaked bearer token is worth at most this long. */
+      maxLifetimeSeconds: z.coerce.number().int().min(60).max(86_400),
     }),
     redis: z.object({ allowEvictingPolicy: flag }),
     http: z.object({
@@ -79,7 +81,11 @@ export const appConfigSchema = z
       sweepIntervalMs: z.coerce.number().int().min(100),
       sweepAfterSeconds: z.coerce.number().int().min(1),
     }),
-    ops: z.object({ bullBoard: flag }),
+    ops: z.object({
+      bullBoard: flag,
+      /** Bearer token of the Prometheus scraper on /metrics (api and worker); required in production. */
+      metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
+    }),
     /** Lets development register plain-http or private-network push endpoints (the SSRF check is off). */
     partners: z.object({ allowPrivatePushEndpoints: flag.default(false) }).default({ allowPrivatePushEndpoints: false }),
     /** Anti-fraud limits on POST /v1/me/applications (docs/DECISIONS.md): refused with a reason code and audited. */
@@ -149,6 +155,9 @@ export const appConfigSchema = z
     if (c.nodeEnv === 'production' && c.referrals.slaHourMs !== 3_600_000) {
       ctx.addIssue({ code: 'custom', path: ['referrals', 'slaHourMs'], message: 'a shortened SLA hour is development- and test-only' });
     }
+    if (c.nodeEnv === 'production' && !c.ops.metricsToken) {
+      ctx.addIssue({ code: 'custom', path: ['ops', 'metricsToken'], message: "is required in production (the scraper's bearer token)" });
+    }
     if (c.nodeEnv === 'production' && c.redis.allowEvictingPolicy) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'allowEvictingPolicy'], message: 'is development-only' });
     }
@@ -172,6 +181,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PLATFORM_JWT_AUDIENCE: 'platformJwt.audience',
   PLATFORM_JWT_PUBLIC_KEY: 'platformJwt.publicKey',
   PLATFORM_JWT_SECRET: 'platformJwt.secret',
+  PLATFORM_JWT_MAX_LIFETIME_SECONDS: 'platformJwt.maxLifetimeSeconds',
   REDIS_ALLOW_EVICTING_POLICY: 'redis.allowEvictingPolicy',
   TRUST_PROXY: 'http.trustProxy',
   RATE_LIMIT: 'http.rateLimit.limit',
@@ -183,6 +193,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',
   OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
   BULL_BOARD: 'ops.bullBoard',
+  METRICS_TOKEN: 'ops.metricsToken',
   PUSH_ALLOW_PRIVATE_ENDPOINTS: 'partners.allowPrivatePushEndpoints',
   EVENT_PUSH_RETRY_DELAYS_MS: 'events.pushRetryDelaysMs',
   EVENT_PUSH_TIMEOUT_MS: 'events.pushTimeoutMs',
@@ -198,7 +209,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
 };
 
 /** Settings that must never be printed. */
-export const SECRET_PATHS = ['masterKey', 'platformJwt.secret', 'databaseUrl', 'redisUrl'];
+export const SECRET_PATHS = ['masterKey', 'platformJwt.secret', 'ops.metricsToken', 'databaseUrl', 'redisUrl'];
 
 /** The one injectable handle on the validated configuration. */
 export abstract class AppConfigService {

@@ -66,13 +66,34 @@ function developmentSecrets(): { masterKey: string; platformJwtSecret: string } 
 
 const pathToEnv = Object.fromEntries(Object.entries(ENVIRONMENT_VARIABLES).map(([env, path]) => [path, env]));
 
+const NODE_ENVS = ['development', 'test', 'production'] as const;
+
+/**
+ * Unset means production: a deployment that forgets NODE_ENV gets production's rules (no HS256 tokens, no generated
+ * secrets, SSRF guard and Bull Board as in production), never development's. Development is asked for explicitly.
+ * Anything else is refused before a config/<NODE_ENV>.json path is built from it.
+ */
+function nodeEnvOf(env: NodeJS.ProcessEnv): (typeof NODE_ENVS)[number] {
+  const value = env.NODE_ENV;
+  if (value === undefined || value === '') return 'production';
+  if (!(NODE_ENVS as readonly string[]).includes(value)) {
+    throw new ConfigurationError([`NODE_ENV (nodeEnv): must be development, test or production (unset means production)`]);
+  }
+  return value as (typeof NODE_ENVS)[number];
+}
+
+/** Added to the problems when NODE_ENV was left unset, since the production rules then apply silently. */
+const UNSET_NODE_ENV_HINT =
+  'NODE_ENV is not set, so the production rules apply; set NODE_ENV=development (or test) explicitly for a development run';
+
 /** Defaults from config/default.json, then config/<NODE_ENV>.json, then environment variables. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const nodeEnv = env.NODE_ENV || 'development';
+  const nodeEnv = nodeEnvOf(env);
   const dir = configDir();
   const tree = deepMerge(readJson(join(dir, 'default.json')), readJson(join(dir, `${nodeEnv}.json`)));
   tree.nodeEnv = nodeEnv;
   for (const [name, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    if (name === 'NODE_ENV') continue; // resolved above
     const value = envValue(env, name);
     if (value !== undefined) setPath(tree, path, value);
   }
@@ -86,13 +107,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   const parsed = appConfigSchema.safeParse(tree);
   if (!parsed.success) {
-    throw new ConfigurationError(
-      parsed.error.issues.map((issue) => {
-        const path = issue.path.join('.');
-        const envName = pathToEnv[path];
-        return `${envName ? `${envName} (${path})` : path}: ${issue.message}`;
-      }),
-    );
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.join('.');
+      const envName = pathToEnv[path];
+      return `${envName ? `${envName} (${path})` : path}: ${issue.message}`;
+    });
+    throw new ConfigurationError(env.NODE_ENV ? problems : [...problems, UNSET_NODE_ENV_HINT]);
   }
   return parsed.data;
 }

@@ -13,9 +13,18 @@ export const CLOCK_SKEW_SECONDS = 30;
 export class TokenRefused extends Error {}
 
 /**
+ * Header `typ` values of a token meant for us: a plain JWT or an RFC 9068 access token (RFC 7515 §4.1.9: compared
+ * case-insensitively, `application/` optional). Other typed JWTs of the identity provider (logout tokens, security
+ * event tokens, ...) are signed with the same key but are not access credentials. No `typ` at all is common and accepted.
+ */
+const ACCEPTED_TYPES = ['jwt', 'at+jwt'];
+const acceptedType = (typ: unknown) => typeof typ === 'string' && ACCEPTED_TYPES.includes(typ.toLowerCase().replace(/^application\//, ''));
+
+/**
  * Verifies JWTs of the platform's identity provider with the configured key, the algorithm pinned to that key's type
  * (RS256 for RSA, ES256 for EC P-256, HS256 only for a development/test secret, which config refuses in production),
- * and iss, aud, exp and sub checked.
+ * and iss, aud, exp, iat and sub checked: iat is required, not in the future, and exp - iat at most
+ * PLATFORM_JWT_MAX_LIFETIME_SECONDS, so a token minted to live for days is refused rather than honoured.
  */
 @Injectable()
 export class PlatformJwtVerifier {
@@ -23,11 +32,13 @@ export class PlatformJwtVerifier {
   private readonly algorithms: jwt.Algorithm[];
   readonly issuer: string;
   private readonly audience: string;
+  private readonly maxLifetimeSeconds: number;
 
   constructor(config: AppConfigService) {
-    const { publicKey, secret, issuer, audience } = config.values.platformJwt;
+    const { publicKey, secret, issuer, audience, maxLifetimeSeconds } = config.values.platformJwt;
     this.issuer = issuer;
     this.audience = audience;
+    this.maxLifetimeSeconds = maxLifetimeSeconds;
     // A public key wins over a secret when both are set: the secret is only a development convenience.
     if (publicKey) {
       this.key = createPublicKey(publicKey);
@@ -46,18 +57,26 @@ export class PlatformJwtVerifier {
 
   /** What the token proves: its subject, this gateway's roles among its roles, and its expiry. Throws TokenRefused. */
   verifyClaims(token: string): VerifiedPlatformClaims {
+    let header: jwt.JwtHeader;
     let claims: jwt.JwtPayload;
     try {
-      claims = jwt.verify(token, this.key, {
+      ({ header, payload: claims } = jwt.verify(token, this.key, {
         algorithms: this.algorithms,
         issuer: this.issuer,
         audience: this.audience,
         clockTolerance: CLOCK_SKEW_SECONDS,
-      }) as jwt.JwtPayload;
+        complete: true,
+      }) as jwt.Jwt & { payload: jwt.JwtPayload });
     } catch (error) {
       throw new TokenRefused(error instanceof jwt.TokenExpiredError ? 'The token has expired' : 'The token is not valid');
     }
+    if ('typ' in header && !acceptedType(header.typ)) throw new TokenRefused('The token is not an access token (typ)');
     if (typeof claims.exp !== 'number') throw new TokenRefused('The token has no expiry');
+    if (typeof claims.iat !== 'number') throw new TokenRefused('The token has no issue time (iat)');
+    if (claims.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw new TokenRefused('The token is issued in the future (iat)');
+    if (claims.exp - claims.iat > this.maxLifetimeSeconds) {
+      throw new TokenRefused(`The token lives longer than ${this.maxLifetimeSeconds} seconds (exp - iat)`);
+    }
     if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 128)
       throw new TokenRefused('The token has no valid subject');
     const roles = Array.isArray(claims.roles)

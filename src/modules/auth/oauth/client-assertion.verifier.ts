@@ -28,7 +28,7 @@ const authenticationFailed = (reason: string, partnerCode?: string) =>
 /**
  * RFC 7523 private_key_jwt client authentication: the assertion is signed by a key registered to the client
  * (kid selects it; the algorithm is pinned to the key's type), iss = sub = client id, aud = the token endpoint or the
- * issuer, jti/iat/exp present, at most 5 minutes of lifetime, not expired, each jti used once, the client active.
+ * issuer (alone), jti/iat/exp present, at most 5 minutes of lifetime, not expired, each jti used once, the client active.
  * The partner and its keys are read fresh: a key change or suspension counts from the next request on.
  */
 @Injectable()
@@ -90,9 +90,11 @@ export class ClientAssertionVerifier {
 
   /** Checks made once the signature is known good, so their messages may be specific. */
   private checkClaims(claims: jwt.JwtPayload, partner: PartnerWithKeys): void {
-    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!audiences.some((a) => typeof a === 'string' && this.audiences.includes(a))) {
-      throw refused('The assertion aud must be the token endpoint URL or the issuer', 'audience', partner);
+    // One audience only: an assertion addressed to us and to another server too could be replayed at the other one
+    // (or was made for it), so a list is accepted only when it names nothing but us.
+    const audience = Array.isArray(claims.aud) && claims.aud.length === 1 ? claims.aud[0] : claims.aud;
+    if (typeof audience !== 'string' || !this.audiences.includes(audience)) {
+      throw refused('The assertion aud must be the token endpoint URL or the issuer, and nothing else', 'audience', partner);
     }
     if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number')
       throw refused('The assertion must carry iat and exp', 'iat_exp', partner);
