@@ -7,6 +7,7 @@ import { DecisionsModule } from './decisions/decisions.module';
 import { DisclosuresModule } from './disclosures/disclosures.module';
 import { EventsModule } from './events/events.module';
 import { OffersModule } from './offers/offers.module';
+import { OverdueModule } from './overdue/overdue.module';
 import { PartnersModule } from './partners/partners.module';
 import { PrescreeningModule } from './prescreening/prescreening.module';
 import { ReferralsModule } from './referrals/referrals.module';
@@ -30,4 +31,5 @@ export const BUSINESS_MODULES = [
   EventsModule,
   SlaModule,
   StatisticsModule,
+  OverdueModule,
 ];

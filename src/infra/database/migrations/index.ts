@@ -12,6 +12,7 @@ import { ReferralSla1763800910000 } from './1763800910000-referral-sla';
 import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost';
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
 import { RepaymentStates1763801210000 } from './1763801210000-repayment-states';
+import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   OffersWriteCost1763801000000,
   ReferralApplyRequest1763801100000,
   RepaymentStates1763801210000,
+  OverdueSharing1763801220000,
 ];
