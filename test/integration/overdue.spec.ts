@@ -1,11 +1,18 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Command } from 'commander';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DataSource } from 'typeorm';
 
+import { register as registerOverdueCli } from '../../src/cli/commands/overdue';
 import { keyOf } from '../../src/common/public-id';
-import { recordKeyOf } from '../../src/modules/overdue/overdue-record';
+import { recordKeyOf, scanKeyOf } from '../../src/modules/overdue/overdue-record';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
+import { BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { getScan, makeCardholders, postRepaymentStatus, scan, scanDates, startScan, untilScanEnded } from '../support/overdue-flow';
 import { adminHeaders, BankClient, GATEWAY, inject, uniqueCode } from '../support/partner-client';
 import { userHeaders, userIds } from '../support/referral-flow';
@@ -16,7 +23,9 @@ import { userHeaders, userIds } from '../support/referral-flow';
  * them); one repays during the notice and is never shared; one revoked the consent and is never shared; dates only
  * move forward; the same date twice changes nothing; acknowledgements; the SET verifies with jose through the JWKS.
  */
-jest.setTimeout(180_000);
+jest.setTimeout(240_000);
+
+const ROOT = join(__dirname, '..', '..');
 
 const day = (iso: string, delta: number) => new Date(Date.parse(`${iso}T00:00:00Z`) + delta * 86_400_000).toISOString().slice(0, 10);
 
@@ -31,6 +40,7 @@ describe('overdue sharing', () => {
   const [alice, bob, carol] = userIds(3);
   let refs: string[];
   let D: string[];
+  let child: ChildProcess | undefined;
 
   const bankGet = (url: string, t = token) => inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${t}` } });
   const bankPost = (url: string, t = token, payload: object = {}) =>
@@ -82,6 +92,7 @@ describe('overdue sharing', () => {
   });
 
   afterAll(async () => {
+    child?.kill('SIGKILL');
     await worker?.close();
     await api?.close();
   });
@@ -315,5 +326,158 @@ describe('overdue sharing', () => {
     );
     worker = await startWorker();
     await untilScanEnded(api, queued.json().id);
+  });
+
+  it('the CLI starts a scan, follows it to the end and reads its status', async () => {
+    const logs: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: string) => void logs.push(line));
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const program = new Command().exitOverride();
+      registerOverdueCli(program);
+      await program.parseAsync(['node', 'cli', 'overdue:scan', '--as-of', D[6], '--wait', '--poll', '100']);
+      expect(err).toHaveBeenCalledWith(expect.stringMatching(/osc_\S+ \S+ (QUEUED|RUNNING|COMPLETED)/));
+      const view = JSON.parse(logs[logs.length - 1]);
+      expect(view).toEqual(expect.objectContaining({ asOf: D[6], status: 'COMPLETED' }));
+      // The same date again: nothing new.
+      expect(view.counts).toEqual({ ...view.counts, noticesSent: 0, noticesCancelled: 0, reported: 0, updated: 0, cured: 0 });
+      const status = new Command().exitOverride();
+      registerOverdueCli(status);
+      await status.parseAsync(['node', 'cli', 'overdue:scan-status', view.id]);
+      expect(JSON.parse(logs[logs.length - 1])).toEqual(view);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+  });
+
+  it('a scan whose worker is SIGKILLed mid-way is finished by another worker without a duplicate record', async () => {
+    // 12,000 cardholders whose notice period has passed, seeded set-based (the flow above is what makes them for real).
+    const N = 12_000;
+    const prefix = `ovk${randomBytes(3).toString('hex')}_`;
+    const seeded = Array.from({ length: N }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
+    const [partner] = await db.query('SELECT id FROM partners WHERE code = ?', [bank.code]);
+    const [product] = await db.query(
+      'SELECT product_id, version FROM card_product_versions v JOIN card_products p ON p.id = v.product_id WHERE p.partner_id = ?',
+      [partner.id],
+    );
+    for (let i = 0; i < N; i += 2000) {
+      const slice = seeded.slice(i, i + 2000);
+      await db.query(
+        `INSERT INTO credit_records (user_id, record_version, as_of, identity_enc, national_id_hash, phone_hash, current_dpd, overdue_amount, current_dpd_as_of) VALUES ?`,
+        [slice.map((u) => [u, 1, D[0], randomBytes(16), randomBytes(32), randomBytes(32), 45, '450.00', D[0]])],
+      );
+      await db.query(
+        `INSERT INTO consents (user_id, partner_id, product_id, product_version, text_version, text_sha256, purpose, shared_fields, retention_days) VALUES ?`,
+        [slice.map((u) => [u, partner.id, product.product_id, product.version, 1, '0'.repeat(64), 'test', '[]', 365])],
+      );
+    }
+    const like = `${prefix}%`;
+    await db.query(
+      `INSERT INTO referrals (user_id, partner_id, product_id, product_version, offer_id, consent_id, run_id, record_version, user_ref, status, expires_at)
+       SELECT user_id, partner_id, product_id, product_version, id + 1000000000000, id, 0, 1, LEFT(SHA2(user_id, 256), 43), 'APPROVED', NOW(3)
+         FROM consents WHERE user_id LIKE ?`,
+      [like],
+    );
+    await db.query(
+      `INSERT INTO cardholders (partner_id, user_id, referral_id, approved_at) SELECT partner_id, user_id, id, NOW(3) FROM referrals WHERE user_id LIKE ?`,
+      [like],
+    );
+    await db.query(
+      `INSERT INTO overdue_notices (referral_id, partner_id, user_id, dpd, overdue_amount, state_as_of, notice_date, share_on, scan_id, sent_at)
+       SELECT id, partner_id, user_id, 45, 450.00, ?, ?, ?, 0, NOW(3) FROM referrals WHERE user_id LIKE ?`,
+      [D[0], D[0], D[1], like],
+    );
+    await db.query(
+      `INSERT INTO overdue_accounts (referral_id, partner_id, user_id, status, notice_id)
+       SELECT referral_id, partner_id, user_id, 'NOTICE_PENDING', id FROM overdue_notices WHERE user_id LIKE ?`,
+      [like],
+    );
+
+    ensureBuilt();
+    await worker!.close();
+    worker = undefined;
+    let output = '';
+    child = spawn(process.execPath, [BUILT_GATEWAY, 'worker'], {
+      cwd: ROOT,
+      env: { ...process.env, WORKER_CONCURRENCY: '2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const started = await startScan(api, D[6], { chunkSize: 1000 });
+    expect(started.statusCode).toBe(202);
+    const id = started.json().id as string;
+    const key = scanKeyOf(id)!;
+    const chunkSums = async () =>
+      (
+        await db.query(
+          `SELECT COUNT(*) AS done, COALESCE(SUM(reported), 0) AS reported FROM overdue_scan_chunks WHERE scan_id = ? AND status = 'DONE'`,
+          [key],
+        )
+      )[0];
+    await eventually(
+      async () => {
+        if (child!.exitCode !== null) throw new Error(`the worker exited early (${child!.exitCode}): ${output}`);
+        return Number((await chunkSums()).done) >= 3;
+      },
+      90_000,
+      20,
+    );
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    child = undefined;
+
+    // Part-way: exactly the records of the chunks that committed, each once.
+    const halfway = await getScan(api, id);
+    expect(halfway.status).toBe('RUNNING');
+    const sums = await chunkSums();
+    expect(halfway.counts.reported).toBe(Number(sums.reported));
+    expect(halfway.progress.evaluated).toBeLessThan(halfway.progress.total);
+    const [partial] = await db.query('SELECT COUNT(*) AS n FROM overdue_records WHERE user_id LIKE ?', [like]);
+    expect(Number(partial.n)).toBe(Number(sums.reported));
+    expect(Number(partial.n)).toBeLessThan(N);
+
+    // Another worker takes over the killed worker's jobs once their locks lapse (lockDurationMs 5000 in tests).
+    worker = await startWorker();
+    const done = await untilScanEnded(api, id, 120_000);
+    // Other cardholders of the suite may be reported too; each seeded one exactly once.
+    expect(done.counts.reported).toBeGreaterThanOrEqual(N);
+    const [stored] = await db.query(
+      `SELECT COUNT(*) AS n, COUNT(DISTINCT referral_id) AS referrals, SUM(status = 'NEW') AS new FROM overdue_records WHERE user_id LIKE ?`,
+      [like],
+    );
+    expect(stored).toEqual({ n: String(N), referrals: String(N), new: String(N) });
+    // One SET per record of the partner (Alice's three and the seeded ones), each record's own.
+    const [events] = await db.query(
+      `SELECT COUNT(*) AS n, COUNT(DISTINCT txn) AS txns FROM partner_events WHERE partner_id = ? AND event_type LIKE 'overdue.%'`,
+      [partner.id],
+    );
+    const [ofPartner] = await db.query('SELECT COUNT(*) AS n FROM overdue_records WHERE partner_id = ?', [partner.id]);
+    expect(events).toEqual({ n: ofPartner.n, txns: ofPartner.n });
+    expect(Number(ofPartner.n)).toBeGreaterThanOrEqual(N);
+    const [ledger] = await db.query(`SELECT COUNT(*) AS n FROM disclosures WHERE kind = 'OVERDUE_REPORT' AND user_id LIKE ?`, [like]);
+    expect(Number(ledger.n)).toBe(N);
+    expect(await db.query(`SELECT status, COUNT(*) AS n FROM overdue_notices WHERE user_id LIKE ? GROUP BY status`, [like])).toEqual([
+      { status: 'SHARED', n: String(N) },
+    ]);
+    const [chunks] = await db.query(`SELECT COUNT(*) AS n, SUM(status = 'DONE') AS done FROM overdue_scan_chunks WHERE scan_id = ?`, [key]);
+    expect(chunks.done).toBe(chunks.n);
+
+    // The seeded population would slow every later scan of the suite (which shares this database): remove it.
+    await db.query('DELETE FROM partner_events WHERE partner_id = ?', [partner.id]);
+    for (const table of [
+      'overdue_records',
+      'overdue_accounts',
+      'overdue_notices',
+      'disclosures',
+      'cardholders',
+      'referrals',
+      'consents',
+      'repayment_states',
+      'credit_records',
+    ]) {
+      await db.query(`DELETE FROM ${table} WHERE user_id LIKE ?`, [like]);
+    }
   });
 });

@@ -36,7 +36,9 @@ export interface ChunkRecord extends OverdueRecordRow {
  * The set-based work of one overdue-scan chunk, every statement in the caller's chunk transaction (OverdueScanExecution).
  * The cardholders of the range are evaluated once into EVAL with the repayment state known for D and their sharing
  * state (overdue_accounts), the action of each is decided by one UPDATE, and each kind of write is one statement
- * over EVAL. Only cardholders that may need something are evaluated: those overdue for D, or with a pending notice or
+ * over EVAL. The UPDATEs are driven from EVAL (STRAIGHT_JOIN) into the primary key of the table they change, so they lock
+ * exactly the rows they change: a plan scanning the changed table would lock other chunks' rows too and make the
+ * concurrent chunks of a scan wait on one another. Only cardholders that may need something are evaluated: those overdue for D, or with a pending notice or
  * an open report (most cardholders are current, and cost one index read each).
  */
 @Injectable()
@@ -131,14 +133,14 @@ export class OverdueChunkRepository {
     ).map(toChunkNotice);
     if (!cancelled.length) return cancelled;
     await m.query(
-      `UPDATE overdue_notices n JOIN ${EVAL} e ON e.notice_id = n.id
+      `UPDATE ${EVAL} e STRAIGHT_JOIN overdue_notices n ON n.id = e.notice_id
           SET n.status = 'CANCELLED', n.pending_key = NULL, n.cancel_reason = IF(e.action = 'CANCEL', 'REPAID', 'CONSENT_REVOKED'),
               n.resolved_on = ?, n.resolved_scan_id = ?, n.resolved_at = NOW(3)
         WHERE e.action IN ('CANCEL', 'WITHDRAW') AND n.status = 'PENDING'`,
       [asOf, scanId],
     );
     await m.query(
-      `UPDATE overdue_accounts a JOIN ${EVAL} e ON e.referral_id = a.referral_id
+      `UPDATE ${EVAL} e STRAIGHT_JOIN overdue_accounts a ON a.referral_id = e.referral_id
           SET a.status = 'CLEAR', a.notice_id = NULL
         WHERE e.action IN ('CANCEL', 'WITHDRAW')`,
     );
@@ -198,13 +200,13 @@ export class OverdueChunkRepository {
         WHERE e.action IN ${RECORD_ACTIONS} ORDER BY o.id`,
     );
     await m.query(
-      `UPDATE overdue_notices n JOIN ${EVAL} e ON e.notice_id = n.id
+      `UPDATE ${EVAL} e STRAIGHT_JOIN overdue_notices n ON n.id = e.notice_id
           SET n.status = 'SHARED', n.pending_key = NULL, n.resolved_on = ?, n.resolved_scan_id = ?, n.resolved_at = NOW(3)
         WHERE e.action = 'NEW' AND n.status = 'PENDING'`,
       [asOf, scanId],
     );
     await m.query(
-      `UPDATE overdue_accounts a JOIN ${EVAL} e ON e.referral_id = a.referral_id
+      `UPDATE ${EVAL} e STRAIGHT_JOIN overdue_accounts a ON a.referral_id = e.referral_id
           SET a.last_seq = e.last_seq + 1,
               a.status = IF(${cured}, 'CLEAR', 'REPORTED'),
               a.dpd_bucket = IF(${cured}, NULL, ${dpdBucketSql('e.dpd')}),
