@@ -1,9 +1,10 @@
 /**
- * Public ids are `<prefix>_<numeric key>` (API.md: `ref_…`, `ofr_…`, `cns_…`, `ovd_…`, `evt_…`, `run_…`, `dlq_…`).
+ * Public ids are `<prefix>_<numeric key>` (API.md: `ref_…`, `ofr_…`, `cns_…`, `ovd_…`, `evt_…`, `run_…`, `dlq_…`,
+ * `osc_…` overdue scan, `ntc_…` overdue notice).
  * Clients must treat them as opaque; the gateway maps them back to the table key and answers anything it did not
  * issue as 404.
  */
-export type PublicIdPrefix = 'ref' | 'ofr' | 'cns' | 'ovd' | 'evt' | 'run' | 'dlq' | 'dsc';
+export type PublicIdPrefix = 'ref' | 'ofr' | 'cns' | 'ovd' | 'evt' | 'run' | 'dlq' | 'dsc' | 'osc' | 'ntc';
 
 export const toPublicId = (prefix: PublicIdPrefix, key: string | number | bigint): string => `${prefix}_${key}`;
 

@@ -8,6 +8,7 @@ import { DelinquenciesModule } from './delinquencies/delinquencies.module';
 import { DisclosuresModule } from './disclosures/disclosures.module';
 import { EventsModule } from './events/events.module';
 import { OffersModule } from './offers/offers.module';
+import { OverdueModule } from './overdue/overdue.module';
 import { PartnersModule } from './partners/partners.module';
 import { PrescreeningModule } from './prescreening/prescreening.module';
 import { ReferralsModule } from './referrals/referrals.module';
@@ -32,4 +33,5 @@ export const BUSINESS_MODULES = [
   EventsModule,
   SlaModule,
   StatisticsModule,
+  OverdueModule,
 ];

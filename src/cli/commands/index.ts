@@ -7,6 +7,7 @@ import * as keys from './keys';
 import * as migrate from './migrate.command';
 import * as outboxProbe from './outbox-probe.command';
 import * as outboxStatus from './outbox-status.command';
+import * as overdue from './overdue';
 import * as prescreen from './prescreen';
 import * as token from './token.command';
 
@@ -21,4 +22,5 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   audit,
   creditRecords,
   prescreen,
+  overdue,
 ];

@@ -32,6 +32,9 @@ const processCount = z.preprocess(
     .max(256, 'must be at most 256'),
 );
 
+/** 5 or 6 cron fields (seconds optional) of the characters cron patterns use; BullMQ parses it when scheduling. */
+const CRON = /^(\S+\s+){4,5}\S+$/;
+
 /** The whole configuration of the gateway; every value is validated before any module starts. */
 export const appConfigSchema = z
   .object({
@@ -124,6 +127,19 @@ export const appConfigSchema = z
         slaHourMs: z.coerce.number().int().min(1).max(3_600_000).default(3_600_000),
       })
       .prefault({}),
+    /**
+     * Overdue sharing (docs/OVERDUE.md): the daily scan's schedule, a cron pattern evaluated in UTC for the current
+     * date, or `off` (scans then run only on demand).
+     */
+    overdue: z
+      .object({
+        scanCron: z
+          .string()
+          .trim()
+          .refine((v) => v === 'off' || CRON.test(v), 'must be a cron pattern of 5 or 6 fields (UTC), or "off"')
+          .default('0 2 * * *'),
+      })
+      .prefault({}),
     worker: z.object({
       concurrency: z.coerce.number().int().min(1).max(256),
       /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
@@ -203,6 +219,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   APPLICATION_MAX_ACCOUNTS_PER_IDENTITY: 'applications.maxAccountsPerIdentity',
   REFERRAL_SLA_GRACE_HOURS: 'referrals.slaGraceHours',
   REFERRAL_SLA_HOUR_MS: 'referrals.slaHourMs',
+  OVERDUE_SCAN_CRON: 'overdue.scanCron',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
   WORKER_METRICS_PORT: 'worker.metricsPort',

@@ -42,6 +42,16 @@ export interface JobCatalogue {
     /** Decides an uploaded decision file's lines not answered yet, storing each line's answer; a no-op once COMPLETED. */
     'decision-file.process': BasePayload & { fileId: string };
   };
+  overdue: {
+    /** The daily schedule's tick (OVERDUE_SCAN_CRON): starts today's scan through the outbox; a no-op once today is scanned. */
+    'overdue.scan-schedule': BasePayload;
+    /** Splits a scan into cardholder user-id ranges and writes one chunk job each; a no-op once planned. */
+    'overdue.scan-plan': BasePayload & { scanId: string };
+    /** Judges one chunk's cardholders in one transaction (notices, records, SETs); a no-op once the chunk is DONE. */
+    'overdue.scan-chunk': BasePayload & { scanId: string; chunkNo: number };
+    /** Delivers one notice to the user through the NoticeSender; a no-op once sent or no longer pending. */
+    'overdue.notice-send': BasePayload & { noticeId: string };
+  };
 }
 
 export interface BasePayload {
@@ -62,6 +72,7 @@ export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
   referrals: ['referral.package', 'referral-files.purge'],
   sla: ['referral.sla-check', 'referral.expire'],
   decisions: ['decision.apply', 'decision-file.process'],
+  overdue: ['overdue.scan-schedule', 'overdue.scan-plan', 'overdue.scan-chunk', 'overdue.notice-send'],
 };
 
 export const QUEUE_NAMES = Object.keys(JOB_CATALOGUE) as QueueName[];

@@ -127,6 +127,16 @@ function valuesList(rows: CreditRecordRow[]) {
   return raw(sql);
 }
 
+/** The repayment_states VALUES list of the rows' (userId, asOf, currentDpd, overdueAmount), prebuilt like valuesList. */
+function repaymentValues(rows: ReadonlyArray<{ userId: string; asOf: string; currentDpd: number; overdueAmount: string }>) {
+  let sql = '';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    sql += `${i === 0 ? '' : ', '}(${escape(r.userId)}, ${escape(r.asOf)}, ${literal(r.currentDpd)}, ${escape(r.overdueAmount)})`;
+  }
+  return raw(sql);
+}
+
 /** The SQL of credit_records. Every write takes the caller's transactional manager; bulk writes are multi-row. */
 @Injectable()
 export class CreditRecordsRepository {
@@ -173,6 +183,7 @@ export class CreditRecordsRepository {
   async insertNew(m: EntityManager, rows: CreditRecordRow[]): Promise<void> {
     if (!rows.length) return;
     await m.query(`INSERT INTO credit_records (${INSERT_COLUMNS}) VALUES ?`, [valuesList(rows)]);
+    await this.recordRepaymentStates(m, rows);
   }
 
   /** Newer snapshots of existing rows: one multi-row upsert, every column replaced only when the snapshot is newer. */
@@ -184,6 +195,25 @@ export class CreditRecordsRepository {
         ${ON_NEWER_SNAPSHOT}`,
       [valuesList(rows)],
     );
+    await this.recordRepaymentStates(m, rows);
+  }
+
+  /**
+   * The repayment history (repayment_states) of what the caller has just applied, in its transaction: one multi-row
+   * upsert, no read. A state of the same user and date replaces the stored one, as it does in credit_records (an
+   * equal-dated status update replaces the current one; a snapshot dated like a status update wins over it). The
+   * overdue scan reads it only for a business date older than a record's current_dpd_as_of (OverdueScanRepository).
+   */
+  private async recordRepaymentStates(
+    m: EntityManager,
+    rows: ReadonlyArray<{ userId: string; asOf: string; currentDpd: number; overdueAmount: string }>,
+  ): Promise<void> {
+    if (!rows.length) return;
+    await m.query(
+      `INSERT INTO repayment_states (user_id, as_of, current_dpd, overdue_amount) VALUES ?
+       ON DUPLICATE KEY UPDATE current_dpd = VALUES(current_dpd), overdue_amount = VALUES(overdue_amount)`,
+      [repaymentValues(rows)],
+    );
   }
 
   /**
@@ -191,8 +221,16 @@ export class CreditRecordsRepository {
    * both MySQL 8 and MariaDB, whose row-constructor syntaxes differ) and apply only when not older than either the
    * current DPD or the snapshot. Each one makes a new record version, like a newer snapshot: a version's content never
    * changes, so what an offer pins is exactly what was evaluated (and copied once if it is ever replaced).
+   * `history` (by default the updates themselves) goes to repayment_states: every line the caller found not older than
+   * the stored state under the rows' locks, older lines of a user's batch included, in line order (the last of equal
+   * dates wins, as it does here).
    */
-  async applyRepaymentStatus(m: EntityManager, updates: RepaymentStatusUpdate[]): Promise<void> {
+  async applyRepaymentStatus(
+    m: EntityManager,
+    updates: RepaymentStatusUpdate[],
+    history: RepaymentStatusUpdate[] = updates,
+  ): Promise<void> {
+    await this.recordRepaymentStates(m, history);
     if (!updates.length) return;
     const rows = updates
       .map((_, i) =>

@@ -115,6 +115,8 @@ export class CreditRecordsService {
     const rejected: RejectedLine[] = [];
     const newest = new Map<string, RepaymentStatusLine & { line: number }>();
     const linesOfUser = new Map<string, number[]>();
+    // Every valid line, in line order: the older ones of a user are history too (a catch-up file of several days).
+    const allOfUser = new Map<string, RepaymentStatusLine[]>();
     for (const entry of lines) {
       if (entry.notJson) {
         rejected.push({ line: entry.line, errors: NOT_JSON });
@@ -129,6 +131,7 @@ export class CreditRecordsService {
       const kept = newest.get(update.userId);
       if (!kept || update.asOf >= kept.asOf) newest.set(update.userId, update);
       linesOfUser.set(update.userId, [...(linesOfUser.get(update.userId) ?? []), entry.line]);
+      allOfUser.set(update.userId, [...(allOfUser.get(update.userId) ?? []), checked.value]);
     }
 
     let accepted = 0;
@@ -140,17 +143,19 @@ export class CreditRecordsService {
           chunk.map((u) => u.userId),
         );
         const apply: RepaymentStatusUpdate[] = [];
+        const history: RepaymentStatusUpdate[] = [];
         const unknown: string[] = [];
         for (const u of chunk) {
           const s = stored.get(u.userId);
           if (!s) unknown.push(u.userId);
           else if (u.asOf >= s.asOf && u.asOf >= s.currentDpdAsOf) apply.push(u);
+          if (s) history.push(...(allOfUser.get(u.userId) ?? []).filter((h) => h.asOf >= s.asOf && h.asOf >= s.currentDpdAsOf));
         }
         await this.records.preservePinnedVersions(
           m,
           apply.map((u) => u.userId),
         );
-        await this.records.applyRepaymentStatus(m, apply);
+        await this.records.applyRepaymentStatus(m, apply, history);
         return { applied: apply.length, unknown };
       });
       accepted += outcome.applied;

@@ -46,9 +46,11 @@ export class PartnerEvents {
    * placeholder INSERT and id read-back, the SETs signed in one go, one UPDATE of the SETs, one multi-row outbox
    * INSERT for the pushes. Same events, SETs and pushes as calling `emit` for each in order; a dedupe key that
    * already has an event is skipped. Within a partner the ids follow the order given (the feed is in id order).
+   * Returns the events made, by dedupe key, with their SETs (a disclosure records the digest of what left).
    */
-  async emitMany(m: EntityManager, events: readonly NewPartnerEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  async emitMany(m: EntityManager, events: readonly NewPartnerEvent[]): Promise<Map<string, { eventId: string; jws: string }>> {
+    const emitted = new Map<string, { eventId: string; jws: string }>();
+    if (events.length === 0) return emitted;
     const byPartner = new Map<string, NewPartnerEvent[]>();
     for (const e of events) {
       const group = byPartner.get(e.partnerId);
@@ -71,6 +73,7 @@ export class PartnerEvents {
         m,
         fresh.map((e, i) => ({ id: ids.get(e.dedupeKey)!, jws: signed[i].token })),
       );
+      fresh.forEach((e, i) => emitted.set(e.dedupeKey, { eventId: ids.get(e.dedupeKey)!, jws: signed[i].token }));
       if (push) {
         await this.outbox.enqueueMany(
           m,
@@ -80,6 +83,7 @@ export class PartnerEvents {
         );
       }
     }
+    return emitted;
   }
 }
 

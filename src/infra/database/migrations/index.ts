@@ -11,6 +11,8 @@ import { Decisions1763800900000 } from './1763800900000-decisions';
 import { ReferralSla1763800910000 } from './1763800910000-referral-sla';
 import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost';
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
+import { RepaymentStates1763801210000 } from './1763801210000-repayment-states';
+import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
 
@@ -29,6 +31,8 @@ export const MIGRATIONS = [
   ReferralSla1763800910000,
   OffersWriteCost1763801000000,
   ReferralApplyRequest1763801100000,
+  RepaymentStates1763801210000,
+  OverdueSharing1763801220000,
   ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
 ];
