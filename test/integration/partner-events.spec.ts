@@ -283,6 +283,41 @@ describe('partner security-event feed', () => {
       expect(notAdmin.statusCode).toBe(403);
     });
 
+    it('hangs up on an endless 202 answer after 16 KiB and counts it delivered, well before the push timeout', async () => {
+      let hungUp = false;
+      const endless = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(202, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(4096, ' ');
+          const pump = () => {
+            while (!hungUp && res.write(chunk));
+            if (!hungUp) res.once('drain', pump);
+          };
+          res.on('close', () => (hungUp = true));
+          pump();
+        });
+      });
+      await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+      try {
+        const { partnerId } = await newBank({ pushEndpoint: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/events` });
+        worker = await startWorker({ EVENT_PUSH_TIMEOUT_MS: '30000', EVENT_PUSH_RETRY_DELAYS_MS: '10' });
+        const started = Date.now();
+        await emit(partnerId, 75);
+        const r = await eventually(async () => {
+          const row = await pushedRow(partnerId);
+          return row.push_status === 'DELIVERED' ? row : undefined;
+        }, 8000);
+        expect(Date.now() - started).toBeLessThan(8000);
+        expect(r.push_attempts).toBe(1);
+        expect(r.push_last_error).toBeNull();
+        expect(hungUp).toBe(true);
+      } finally {
+        endless.closeAllConnections();
+        await new Promise<void>((resolve) => endless.close(() => resolve()));
+      }
+    });
+
     it("stops at a 400 with the bank's { err, description } and records it", async () => {
       const { partnerId } = await pushingBank([{ status: 400, body: { err: 'invalid_audience', description: 'not for us' } }], {
         EVENT_PUSH_RETRY_DELAYS_MS: '10,10,10',
