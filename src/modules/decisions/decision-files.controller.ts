@@ -63,7 +63,7 @@ export class PartnerDecisionFilesController {
   @Get('decision-files/:id')
   @ApiOperation({ summary: "A decision file's status, progress and per-line answers (a page of them: ?limit&cursor)" })
   view(@Param('id') id: string, @Query() page: PageQuery, @Actor() actor: RequestActor): Promise<DecisionFileView> {
-    return this.files.view(id, page, decidingPartner(actor).partnerId);
+    return this.files.viewOfPartner(decidingPartner(actor).partnerId, id, page);
   }
 }
 
@@ -99,6 +99,6 @@ export class AdminDecisionFilesController {
   @Get('decision-files/:id')
   @ApiOperation({ summary: "Any partner's decision file: status, progress and per-line answers" })
   view(@Param('id') id: string, @Query() page: PageQuery): Promise<DecisionFileView> {
-    return this.files.view(id, page);
+    return this.files.viewAnyPartner(id, page);
   }
 }

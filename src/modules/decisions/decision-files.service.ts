@@ -9,7 +9,7 @@ import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { checkDecisionFile, DecisionFileFormat, decisionFileLines, isInvalidLine } from './decision-file-lines';
-import { DecisionFileResultRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
+import { DecisionFileResultRow, DecisionFileRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
 import { DecidingPartner, DecisionLine, DecisionRecorder } from './decision-recorder';
 
 /** Lines decided and answered per step of the job: progress is saved after each, a re-run resumes after the last. */
@@ -100,10 +100,19 @@ export class DecisionFilesService {
     return { id: filePublicId(id), status: 'QUEUED' };
   }
 
-  /** The file with a page of its answers; `partnerId` confines it to that partner's files (another's is a 404). */
-  async view(publicId: string, page: { limit: number; cursor?: string }, partnerId?: string): Promise<DecisionFileView> {
+  /** One of the partner's own files with a page of its answers; another partner's file is a 404. */
+  async viewOfPartner(partnerId: string, publicId: string, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
     const key = fileKeyOf(publicId);
-    const file = key ? await this.files.find(key, partnerId) : undefined;
+    return this.render(key ? await this.files.findOfPartner(partnerId, key) : undefined, page);
+  }
+
+  /** Any partner's file, for operators. */
+  async viewAnyPartner(publicId: string, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
+    const key = fileKeyOf(publicId);
+    return this.render(key ? await this.files.findAnyPartner(key) : undefined, page);
+  }
+
+  private async render(file: DecisionFileRow | undefined, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
     if (!file) throw new NotFoundError('decision file');
     const after = Number(decodeCursor(page.cursor) ?? 0);
     const rows = await this.files.results(file.id, after, page.limit);
@@ -134,7 +143,7 @@ export class DecisionFilesService {
     fileKey: string,
     onProgress: (p: { processed: number; total: number }) => Promise<void>,
   ): Promise<'missing' | 'finished-already' | 'completed'> {
-    const file = await this.files.find(fileKey);
+    const file = await this.files.findAnyPartner(fileKey);
     if (!file) return 'missing';
     if (file.status === 'COMPLETED' || file.status === 'FAILED') return 'finished-already';
     await this.files.markProcessing(file.id);
