@@ -7,6 +7,7 @@ import { DecisionFilesRepository } from '../../src/modules/decisions/decision-fi
 import { seedDeliveredReferrals } from '../../src/modules/decisions/decisions.bench';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { OPAQUE_ID, rowKey } from '../support/public-ids';
 import { createProduct, registerPartner } from '../support/referral-flow';
 
 /**
@@ -26,7 +27,7 @@ describe('decision files', () => {
   let refs: string[];
   let otherRefs: string[];
   const now = () => new Date().toISOString();
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const upload = (body: string, contentType: string, t = token) =>
     inject(api, {
       method: 'POST',
@@ -86,7 +87,7 @@ describe('decision files', () => {
     expect(res.statusCode).toBe(202);
     const { id, status } = res.json();
     expect(status).toBe('QUEUED');
-    expect(id).toMatch(/^dcf_[0-9]+$/);
+    expect(id).toMatch(OPAQUE_ID('dcf'));
 
     // Nothing is decided before a worker runs the job; the file says so.
     const queued = await view(id);

@@ -8,6 +8,7 @@ import * as migrate from './migrate.command';
 import * as outboxProbe from './outbox-probe.command';
 import * as outboxStatus from './outbox-status.command';
 import * as prescreen from './prescreen';
+import * as publicIds from './public-ids.command';
 import * as token from './token.command';
 
 /** Every operator command. A new command is a file exporting `register(program)`, added to this list. */
@@ -21,4 +22,5 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   audit,
   creditRecords,
   prescreen,
+  publicIds,
 ];

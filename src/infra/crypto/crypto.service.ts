@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
+import { configurePublicIds } from '../../common/public-id';
 import { AppConfigService } from '../config/app-config';
 import { deriveKey, keyedHash, keyedHashBytes, open, seal } from './envelope';
 
@@ -14,6 +15,9 @@ export class CryptoService {
 
   constructor(config: AppConfigService) {
     this.masterKey = Buffer.from(config.values.masterKey, 'base64');
+    // Public ids are made and read in plain functions across the modules (common/public-id.ts): their codec gets
+    // its subkey here, once per process, from the one class that holds the master key.
+    configurePublicIds(this.subkey('public-ids', 'enc'));
   }
 
   encrypt(purpose: string, plaintext: Buffer | string, aad?: string): Buffer {

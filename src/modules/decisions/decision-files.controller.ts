@@ -18,7 +18,10 @@ const FILE_BODY = {
   },
 };
 const ACCEPTED = {
-  schema: { type: 'object', properties: { id: { type: 'string', example: 'dcf_42' }, status: { type: 'string', example: 'QUEUED' } } },
+  schema: {
+    type: 'object',
+    properties: { id: { type: 'string', example: 'dcf_17c34skyda5ymhxrpblijfstbla' }, status: { type: 'string', example: 'QUEUED' } },
+  },
 };
 
 /** The file's format from its media type; the body must be the raw text (the NDJSON and CSV parsers keep it so). */

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, encodeCursor } from '../../common/pagination';
+import { keyOf, toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
@@ -15,9 +16,8 @@ import { DecidingPartner, DecisionLine, DecisionRecorder } from './decision-reco
 /** Lines decided and answered per step of the job: progress is saved after each, a re-run resumes after the last. */
 export const FILE_CHUNK_LINES = 1_000;
 
-const FILE_ID = /^dcf_([1-9][0-9]{0,18})$/;
-export const filePublicId = (key: string) => `dcf_${key}`;
-const fileKeyOf = (publicId: string) => FILE_ID.exec(publicId)?.[1];
+export const filePublicId = (key: string) => toPublicId('dcf', key);
+const fileKeyOf = (publicId: string) => keyOf('dcf', publicId);
 
 /** A referral id as the line gave it, stored only when it fits the column (printable ASCII, 1–64): never a crafted value. */
 const storableReferralId = (id: string | null) => (id && /^[\x21-\x7e]{1,64}$/.test(id) ? id : null);

@@ -11,6 +11,7 @@ import { Decisions1763800900000 } from './1763800900000-decisions';
 import { ReferralSla1763800910000 } from './1763800910000-referral-sla';
 import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost';
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
+import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   ReferralSla1763800910000,
   OffersWriteCost1763801000000,
   ReferralApplyRequest1763801100000,
+  PublicIdLegacyCeilings1763801300000,
 ];
