@@ -1,5 +1,4 @@
-import { AppConfigService } from '../../src/infra/config/app-config';
-import { CryptoService } from '../../src/infra/crypto/crypto.service';
+import { configurePublicIdsWith } from '../../src/infra/crypto/crypto.service';
 
 /**
  * CLI commands under test report failure through process.exitCode, and the whole suite runs in one process
@@ -16,4 +15,4 @@ afterEach(() => {
  * Test code makes and reads public ids too (fixtures written with SQL, checks of stored rows): the codec gets the
  * subkey CryptoService gives it in the app, from the run's MASTER_KEY.
  */
-if (process.env.MASTER_KEY) new CryptoService({ values: { masterKey: process.env.MASTER_KEY } } as AppConfigService);
+if (process.env.MASTER_KEY) configurePublicIdsWith(process.env.MASTER_KEY);

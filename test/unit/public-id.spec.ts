@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { acceptLegacyPublicIds, configurePublicIds, keyOf, openCursorKey, sealCursorKey, toPublicId } from '../../src/common/public-id';
-import { AppConfigService } from '../../src/infra/config/app-config';
-import { CryptoService } from '../../src/infra/crypto/crypto.service';
+import { configurePublicIdsWith } from '../../src/infra/crypto/crypto.service';
 
 /** The codec on its own: shape, round trip, tamper checks, prefixes, legacy ceilings and cursors. */
 describe('public ids', () => {
@@ -68,7 +67,7 @@ describe('public ids', () => {
       expect(toPublicId('ref', 9)).not.toBe(id);
       expect(keyOf('ref', id)).toBeUndefined();
     } finally {
-      new CryptoService({ values: { masterKey: process.env.MASTER_KEY! } } as AppConfigService); // the run's key again
+      configurePublicIdsWith(process.env.MASTER_KEY!); // the run's key again
     }
     expect(toPublicId('ref', 9)).toBe(id);
     jest.isolateModules(() => {
