@@ -7,9 +7,10 @@ import { openCursorKey, sealCursorKey } from './public-id';
 
 /**
  * Cursor pagination as API.md defines it: `?limit=` (1–500, default 100) and `?cursor=`, answered with
- * `{ data, nextCursor }` in creation order. A cursor is opaque to clients (sealed, see encodeCursor); inside it is the
- * sort key of the last row handed out (an auto-increment id by default), so the next page is `WHERE id > :after ORDER BY id LIMIT :limit + 1`,
- * which stays fast and stable however deep the client pages, unlike OFFSET.
+ * `{ data, nextCursor }` in creation order. A cursor is opaque to clients (sealed, see encodeCursor); inside it is
+ * the sort key of the last row handed out (an auto-increment id by default), so the next page is
+ * `WHERE id > :after ORDER BY id LIMIT :limit + 1`, which stays fast and stable however deep the client pages,
+ * unlike OFFSET.
  */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 500;

@@ -49,7 +49,7 @@ describe('opaque public ids', () => {
     await api?.close();
   });
 
-  it('gives consecutive referrals unrelated ids that decode back to their rows, in the answer, the file, the SET and the audit', async () => {
+  it('gives consecutive referrals unrelated ids that decode back to their rows, in answers, files, SETs and the audit', async () => {
     for (const ref of refs) expect(ref).toMatch(OPAQUE_ID('ref'));
     const keys = refs.map(rowKey);
     // The rows are consecutive, their ids are not: neighbours differ almost everywhere (the shape rules out digits).
