@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 
 import { AppConfig } from '../../src/infra/config/app-config';
 import { loadConfig } from '../../src/infra/config/load-config';
+import { configurePublicIdsWith } from '../../src/infra/crypto/crypto.service';
 import { dataSourceOptions } from '../../src/infra/database/data-source-options';
 
 export const MYSQL_SERVER_URL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
@@ -47,6 +48,8 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
   await server.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   await server.end();
   const config = loadConfig({ ...process.env, ...env });
+  // The seeding paths make public ids in this process, under the key the gateway processes use.
+  configurePublicIdsWith(config.masterKey);
   const dataSource = new DataSource(dataSourceOptions(config));
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });

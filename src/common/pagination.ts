@@ -3,12 +3,14 @@ import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
 import { BadRequestError } from './errors';
+import { openCursorKey, sealCursorKey } from './public-id';
 
 /**
  * Cursor pagination as API.md defines it: `?limit=` (1–500, default 100) and `?cursor=`, answered with
- * `{ data, nextCursor }` in creation order. A cursor is opaque to clients; inside it is the sort key of the last
- * row handed out (an auto-increment id by default), so the next page is `WHERE id > :after ORDER BY id LIMIT :limit + 1`,
- * which stays fast and stable however deep the client pages, unlike OFFSET.
+ * `{ data, nextCursor }` in creation order. A cursor is opaque to clients (sealed, see encodeCursor); inside it is
+ * the sort key of the last row handed out (an auto-increment id by default), so the next page is
+ * `WHERE id > :after ORDER BY id LIMIT :limit + 1`, which stays fast and stable however deep the client pages,
+ * unlike OFFSET.
  */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 500;
@@ -38,26 +40,23 @@ export interface Page<T> {
 /** Auto-increment ids as MySQL BIGINT returns them (strings, see data-source-options). */
 const ID_KEY = /^[0-9]{1,20}$/;
 
-/** Wraps the last seen sort key in an opaque cursor. The version tag leaves room to change the encoding. */
+/**
+ * Wraps the last seen sort key in an opaque cursor, encrypted and authenticated (public-id.ts): the sort key is
+ * usually a row's internal id, which a client must neither read (it would tell the platform's volumes) nor forge.
+ */
 export function encodeCursor(after: string | number | bigint): string {
-  return Buffer.from(JSON.stringify({ v: 1, after: String(after) }), 'utf8').toString('base64url');
+  return sealCursorKey(String(after));
 }
 
 /**
  * The sort key a cursor carries, or undefined for the first page. A cursor that was not issued by encodeCursor
- * (or carries a key the caller's `accepts` pattern refuses) is a 400, never a query with a garbage key.
+ * (or carries a key the caller's `accepts` pattern refuses) is a 400, never a query with a garbage key. Cursors of
+ * the earlier, readable encoding are refused too: a client could have written any key into them.
  */
 export function decodeCursor(cursor: string | undefined, accepts: RegExp = ID_KEY): string | undefined {
   if (cursor === undefined || cursor === '') return undefined;
-  let decoded: unknown;
-  try {
-    if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalidCursor();
-  }
-  const after = (decoded as { v?: unknown; after?: unknown } | null)?.after;
-  if ((decoded as { v?: unknown } | null)?.v !== 1 || typeof after !== 'string' || !accepts.test(after)) throw invalidCursor();
+  const after = /^[A-Za-z0-9_-]+$/.test(cursor) ? openCursorKey(cursor) : undefined;
+  if (after === undefined || !accepts.test(after)) throw invalidCursor();
   return after;
 }
 

@@ -3,10 +3,12 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { syntheticCreditRecord } from '../../src/modules/credit-records/synthetic/synthetic-credit-records';
 import { startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { OPAQUE_ID, rowKey } from '../support/public-ids';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const CONSENT_TEXT = 'I agree that my name and credit score are shared with the bank for this card application. 我同意。';
@@ -81,13 +83,13 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
        SELECT user_id, ?, ?, record_version, ?, NOW(3) + INTERVAL ? DAY FROM credit_records WHERE user_id = ?`,
       [product.id, product.version, run.insertId, expiresInDays, userId],
     );
-    return `ofr_${offer.insertId}`;
+    return toPublicId('ofr', offer.insertId);
   }
 
   const consentOf = (text = CONSENT_TEXT, textVersion = 1) => ({ textVersion, textSha256: sha256(text), accepted: true });
   const apply = (userId: string, offerId: string, consent: object = consentOf(), extra: Record<string, string> = {}) =>
     post(userId, '/v1/me/applications', { offerId, consent }, extra);
-  const keyOf = (publicId: string) => publicId.split('_')[1];
+  const keyOf = rowKey;
   const auditOf = (requestId: string) =>
     db.query(
       `SELECT action, actor_type, actor_id, subject_user_hash, partner_code, outcome, http_status, resource_id, details FROM audit_inbox WHERE request_id = ?
@@ -147,12 +149,12 @@ describe('applicant API: /v1/me offers consent, applications, consents, disclosu
     expect(res.statusCode).toBe(201);
     const body = res.json();
     expect(body).toEqual({
-      id: expect.stringMatching(/^ref_[1-9][0-9]*$/),
+      id: expect.stringMatching(OPAQUE_ID('ref')),
       status: 'PACKAGING',
       productCode: product.code,
       partner: { code: partner.code, name: `Bank ${partner.code}` },
       offerId,
-      consentId: expect.stringMatching(/^cns_[1-9][0-9]*$/),
+      consentId: expect.stringMatching(OPAQUE_ID('cns')),
       createdAt: expect.any(String),
       expiresAt: expect.any(String),
     });

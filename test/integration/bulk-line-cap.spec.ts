@@ -10,6 +10,7 @@ import { seedDeliveredReferrals } from '../../src/modules/decisions/decisions.be
 import { dataSourceOf, eventually, startHttpApp } from '../support/app';
 import { BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { rowKey as key } from '../support/public-ids';
 import { createProduct, creditRecordLine, registerPartner } from '../support/referral-flow';
 
 /**
@@ -24,7 +25,6 @@ const CAP = 6;
 const TOO_MANY = 'https://errors.referral-gateway.dev/too-many-lines';
 const ndjson = (lines: unknown[]) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
 const now = () => new Date().toISOString();
-const key = (publicId: string) => publicId.slice(4);
 const prefixed = (n: number) => {
   const prefix = `lc${randomBytes(4).toString('hex')}_`;
   return Array.from({ length: n }, (_, i) => `${prefix}${i}`);

@@ -155,6 +155,37 @@ describe('cli', () => {
       expect(table.stdout).toMatch(/PENDING\s+2/);
     });
 
+    it('public-ids:close-legacy raises the numeric id ceilings once, after an upgrade, and never again', async () => {
+      const ceilings = async () => {
+        const [rows] = await server.query(
+          `SELECT prefix, max_key, closed_at FROM \`${database}\`.public_id_legacy_ceilings ORDER BY prefix`,
+        );
+        return rows as Array<{ prefix: string; max_key: number | string; closed_at: Date | null }>;
+      };
+      // A new installation handed out no numeric id: closed by the migration itself, with every ceiling at 0.
+      expect((await ceilings()).every((c) => Number(c.max_key) === 0 && c.closed_at !== null)).toBe(true);
+      const fresh = cli(['public-ids:close-legacy'], env);
+      expect(fresh.status).toBe(1);
+      expect(fresh.stderr).toContain('closed already');
+
+      // An upgraded one: the old version's copies made a decision file after the migration ran.
+      await server.query(`UPDATE \`${database}\`.public_id_legacy_ceilings SET closed_at = NULL`);
+      await server.query(`INSERT INTO \`${database}\`.partners (code, name, scopes) VALUES ('CLI_BANK', 'CLI bank', 'referrals:read')`);
+      await server.query(
+        `INSERT INTO \`${database}\`.decision_files (partner_id, format, body, body_sha256, uploaded_by_type, uploaded_by_id)
+         SELECT id, 'CSV', '', REPEAT('0', 64), 'partner', 'CLI_BANK' FROM \`${database}\`.partners WHERE code = 'CLI_BANK'`,
+      );
+      const closed = cli(['public-ids:close-legacy'], env);
+      expect(closed.stderr).toBe('');
+      expect(closed.status).toBe(0);
+      expect(JSON.parse(closed.stdout)).toMatchObject({ dcf: '1', ref: '0' });
+      const dcf = (await ceilings()).find((c) => c.prefix === 'dcf')!;
+      expect([Number(dcf.max_key), dcf.closed_at]).toEqual([1, expect.any(Date)]);
+
+      const again = cli(['public-ids:close-legacy'], env);
+      expect(again.status).toBe(1);
+    });
+
     it('fails with a clear message when MySQL cannot be reached', () => {
       const res = cli(['outbox:status'], { DATABASE_URL: 'mysql://root@127.0.0.1:1/nowhere' });
       expect(res.status).not.toBe(0);

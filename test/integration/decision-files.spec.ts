@@ -3,9 +3,11 @@ import { DataSource } from 'typeorm';
 
 import { JobContext } from '../../src/infra/queues/job-handler.decorator';
 import { DecisionFileProcessor } from '../../src/modules/decisions/decision-file.processor';
+import { DecisionFilesRepository } from '../../src/modules/decisions/decision-files.repository';
 import { seedDeliveredReferrals } from '../../src/modules/decisions/decisions.bench';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { OPAQUE_ID, rowKey } from '../support/public-ids';
 import { createProduct, registerPartner } from '../support/referral-flow';
 
 /**
@@ -25,7 +27,7 @@ describe('decision files', () => {
   let refs: string[];
   let otherRefs: string[];
   const now = () => new Date().toISOString();
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const upload = (body: string, contentType: string, t = token) =>
     inject(api, {
       method: 'POST',
@@ -85,7 +87,7 @@ describe('decision files', () => {
     expect(res.statusCode).toBe(202);
     const { id, status } = res.json();
     expect(status).toBe('QUEUED');
-    expect(id).toMatch(/^dcf_[0-9]+$/);
+    expect(id).toMatch(OPAQUE_ID('dcf'));
 
     // Nothing is decided before a worker runs the job; the file says so.
     const queued = await view(id);
@@ -256,6 +258,34 @@ describe('decision files', () => {
     await processor.process({ fileId, correlationId: 'test' }, ctx());
     expect(Number((await db.query('SELECT COUNT(*) AS n FROM decision_file_results WHERE file_id = ?', [fileId]))[0].n)).toBe(3);
     expect(await processor.process({ fileId: '999999999', correlationId: 'test' }, ctx())).toEqual({ outcome: 'missing' });
+  });
+
+  it("keeps a partner out of another partner's file: 404 over HTTP, and no partner-scoped read without a partner", async () => {
+    const res = await upload(
+      `${JSON.stringify({ referralId: refs[12], decision: 'DECLINED', decidedAt: now() })}\n`,
+      'application/x-ndjson',
+    );
+    expect(res.statusCode).toBe(202);
+    const { id } = res.json();
+    const [{ id: fileKey, partner_id: owner }] = await db.query(
+      'SELECT f.id, f.partner_id FROM decision_files f JOIN partners p ON p.id = f.partner_id WHERE p.code = ? ORDER BY f.id DESC LIMIT 1',
+      [bank.code],
+    );
+
+    const theirs = await view(id, otherToken);
+    expect(theirs.statusCode).toBe(404);
+    expect(theirs.headers['content-type']).toContain('application/problem+json');
+    expect(theirs.body).not.toContain(bank.code);
+    expect((await view(id)).statusCode).toBe(200);
+
+    // The partner-scoped read has no form that drops the partner filter: an empty partner id is refused outright.
+    const files = api.get(DecisionFilesRepository);
+    const [{ id: otherPartner }] = await db.query('SELECT id FROM partners WHERE code = ?', [other.code]);
+    expect(await files.findOfPartner(String(otherPartner), String(fileKey))).toBeUndefined();
+    expect((await files.findOfPartner(String(owner), String(fileKey)))?.id).toBe(String(fileKey));
+    for (const missing of ['', undefined as unknown as string]) {
+      await expect(files.findOfPartner(missing, String(fileKey))).rejects.toThrow(/partner/);
+    }
   });
 
   it('lets an operator upload on a partner’s behalf, audited with the operator as actor', async () => {

@@ -7,6 +7,7 @@ import { ReferralPackagingProcessor } from '../../src/modules/referrals/packagin
 import { ReferralTransitions } from '../../src/modules/referrals/referral-transitions';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
@@ -26,7 +27,7 @@ describe('decisions', () => {
   let productCode: string;
   const users = userIds(14);
   const refs: string[] = [];
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const now = () => new Date().toISOString();
   const auth = (t = token) => ({ authorization: `Bearer ${t}` });
   const decide = (ref: string, payload: object, headers: Record<string, string> = {}, t = token) =>

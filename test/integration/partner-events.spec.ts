@@ -6,12 +6,14 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { DataSource } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { TransactionRunner } from '../../src/infra/database/transaction.runner';
 import { MetricsService } from '../../src/infra/metrics/metrics.service';
 import { PartnerEventType } from '../../src/modules/events/partner-event';
 import { PartnerEvents } from '../../src/modules/events/partner-events.service';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, GATEWAY, inject, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 
 /** A bank's RFC 8935 receiver on 127.0.0.1 answering from a script (the last answer repeats). */
 class Receiver {
@@ -78,7 +80,7 @@ describe('partner security-event feed', () => {
   const poll = (token: string, body: object) =>
     inject(app, { method: 'POST', url: '/partner/v1/events/poll', headers: { authorization: `Bearer ${token}` }, payload: body });
 
-  const row = async (jti: string) => (await db.query('SELECT * FROM partner_events WHERE id = ?', [jti.slice(4)]))[0];
+  const row = async (jti: string) => (await db.query('SELECT * FROM partner_events WHERE id = ?', [rowKey(jti)]))[0];
 
   describe('poll (RFC 8936)', () => {
     it('hands out events in creation order, again until acknowledged, and verifies as SETs against the JWKS', async () => {
@@ -261,7 +263,7 @@ describe('partner security-event feed', () => {
       expect(listing.json()).toEqual({
         data: [
           expect.objectContaining({
-            id: `evt_${dead.id}`,
+            id: toPublicId('evt', dead.id),
             type: 'referral.ready',
             txn: 'ref_pe61',
             attempts: 4,
@@ -271,7 +273,7 @@ describe('partner security-event feed', () => {
         ],
         nextCursor: null,
       });
-      expect(Object.keys((await poll(token, { returnImmediately: true })).json().sets)).toEqual([`evt_${dead.id}`]);
+      expect(Object.keys((await poll(token, { returnImmediately: true })).json().sets)).toEqual([toPublicId('evt', dead.id)]);
 
       const unknown = await inject(app, { method: 'GET', url: '/v1/admin/partners/NO_SUCH_BANK/dead-letters', headers: adminHeaders() });
       expect(unknown.statusCode).toBe(404);
@@ -281,6 +283,41 @@ describe('partner security-event feed', () => {
         headers: { authorization: `Bearer ${token}` },
       });
       expect(notAdmin.statusCode).toBe(403);
+    });
+
+    it('hangs up on an endless 202 answer after 16 KiB and counts it delivered, well before the push timeout', async () => {
+      let hungUp = false;
+      const endless = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(202, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(4096, ' ');
+          const pump = () => {
+            while (!hungUp && res.write(chunk));
+            if (!hungUp) res.once('drain', pump);
+          };
+          res.on('close', () => (hungUp = true));
+          pump();
+        });
+      });
+      await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+      try {
+        const { partnerId } = await newBank({ pushEndpoint: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/events` });
+        worker = await startWorker({ EVENT_PUSH_TIMEOUT_MS: '30000', EVENT_PUSH_RETRY_DELAYS_MS: '10' });
+        const started = Date.now();
+        await emit(partnerId, 75);
+        const r = await eventually(async () => {
+          const row = await pushedRow(partnerId);
+          return row.push_status === 'DELIVERED' ? row : undefined;
+        }, 8000);
+        expect(Date.now() - started).toBeLessThan(8000);
+        expect(r.push_attempts).toBe(1);
+        expect(r.push_last_error).toBeNull();
+        expect(hungUp).toBe(true);
+      } finally {
+        endless.closeAllConnections();
+        await new Promise<void>((resolve) => endless.close(() => resolve()));
+      }
     });
 
     it("stops at a 400 with the bank's { err, description } and records it", async () => {

@@ -3,12 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource, QueryRunner } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { DisclosureLedger } from '../../src/modules/disclosures/disclosure-ledger';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { DISCLOSURE_BATCHES_IN_FLIGHT, ReferralDisclosureBatcher } from '../../src/modules/referrals/partner/referral-disclosure.batcher';
 import { dataSourceOf, eventually, startHttpApp } from '../support/app';
 import { adminHeaders, BankClient, inject, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
@@ -27,7 +29,7 @@ describe('batched partner fetches', () => {
   // The last test blocks every batch a process writes at once, then needs two more referrals.
   const users = userIds(12 + DISCLOSURE_BATCHES_IN_FLIGHT);
   const refs: string[] = [];
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
   const fetch = (publicId: string, t = token, requestId?: string) =>
     inject(api, {
@@ -144,7 +146,11 @@ describe('batched partner fetches', () => {
     const r = refs[5];
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(r)]);
     const fetches = Array.from({ length: 20 }, () => fetch(r));
-    const revoke = inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${consent_id}`, headers: userHeaders(users[5]) });
+    const revoke = inject(api, {
+      method: 'DELETE',
+      url: `/v1/me/consents/${toPublicId('cns', consent_id)}`,
+      headers: userHeaders(users[5]),
+    });
     const [answers, revoked] = await Promise.all([Promise.all(fetches), revoke]);
     expect(revoked.statusCode).toBe(200);
     const served = answers.filter((a) => a.statusCode === 200).length;

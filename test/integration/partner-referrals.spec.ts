@@ -1,10 +1,12 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { dataSourceOf, startHttpApp } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { applyAfterPrescreen, createProduct, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
@@ -21,7 +23,7 @@ describe('referral packaging and the partner referral API', () => {
   let productCode: string;
   const users = userIds(4);
   const refs: string[] = [];
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const pack = (publicId: string) => api.get(ReferralPackagingProcessor).package({ referralId: key(publicId), correlationId: 'test' });
   const get = (url: string, t = token) => inject(api, { method: 'GET', url, headers: { authorization: `Bearer ${t}` } });
   const post = (url: string, t = token) => inject(api, { method: 'POST', url, headers: { authorization: `Bearer ${t}` } });
@@ -116,7 +118,11 @@ describe('referral packaging and the partner referral API', () => {
     await pack(refs[2]);
     expect((await get(`/partner/v1/referrals/${refs[2]}`)).statusCode).toBe(200);
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(refs[2])]);
-    const revoke = await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${consent_id}`, headers: userHeaders(users[2]) });
+    const revoke = await inject(api, {
+      method: 'DELETE',
+      url: `/v1/me/consents/${toPublicId('cns', consent_id)}`,
+      headers: userHeaders(users[2]),
+    });
     expect(revoke.statusCode).toBeLessThan(300);
     const gone = await get(`/partner/v1/referrals/${refs[2]}`);
     expect(gone.statusCode).toBe(410);
@@ -126,7 +132,7 @@ describe('referral packaging and the partner referral API', () => {
 
   it('does not package under a consent revoked before packaging', async () => {
     const [{ consent_id }] = await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(refs[3])]);
-    await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${consent_id}`, headers: userHeaders(users[3]) });
+    await inject(api, { method: 'DELETE', url: `/v1/me/consents/${toPublicId('cns', consent_id)}`, headers: userHeaders(users[3]) });
     await pack(refs[3]);
     const [row] = await db.query('SELECT status, file_enc FROM referrals WHERE id = ?', [key(refs[3])]);
     expect(row.file_enc).toBeNull();

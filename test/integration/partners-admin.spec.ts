@@ -167,6 +167,21 @@ describe('operator API: /v1/admin/partners', () => {
       expect(res.json().errors).toEqual([expect.objectContaining({ field: 'pushEndpoint' })]);
     });
 
+    it('refuses the local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) and stores no partner', async () => {
+      for (const address of ['64:ff9b:1::a00:1', '64:ff9b:1:ffff::808:808']) {
+        const bank = new BankClient(uniqueCode());
+        const res = await inject(strict, {
+          method: 'POST',
+          url: '/v1/admin/partners',
+          headers: adminHeaders(),
+          payload: bank.registration({ pushEndpoint: `https://[${address}]/events` }),
+        });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().errors).toEqual([expect.objectContaining({ field: 'pushEndpoint' })]);
+        expect(await strict.get(DataSource).query('SELECT id FROM partners WHERE code = ?', [bank.code])).toEqual([]);
+      }
+    });
+
     it('accepts a public https address, and refuses a private one on PATCH too', async () => {
       const bank = new BankClient(uniqueCode());
       const res = await inject(strict, {

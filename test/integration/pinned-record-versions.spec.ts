@@ -7,6 +7,7 @@ import { ReferralPackagingProcessor } from '../../src/modules/referrals/packagin
 import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { apply, createProduct, creditRecordLine, ingest, prescreen, registerPartner, userIds } from '../support/referral-flow';
 
 /**
@@ -23,7 +24,7 @@ describe('pinned credit record versions', () => {
   let product: string;
   const bank = new BankClient(uniqueCode('PIN'));
   const users = userIds(4);
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
 
   const platformPost = (url: string, lines: object[]) =>
     inject(api, {

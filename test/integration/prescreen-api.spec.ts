@@ -17,6 +17,7 @@ import { PrescreenExecution } from '../../src/modules/prescreening/prescreen-exe
 import { PrescreenJobsProcessor } from '../../src/modules/prescreening/prescreen-jobs.processor';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { OPAQUE_ID, rowKey } from '../support/public-ids';
 
 /**
  * The operator and applicant endpoints of pre-screening, their refusals, and the job handlers driven by hand (no
@@ -79,7 +80,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const res = await startRun(code, undefined, headers);
       expect(res.statusCode).toBe(202);
       const { id } = res.json();
-      expect(id).toMatch(/^run_[1-9][0-9]*$/);
+      expect(id).toMatch(OPAQUE_ID('run'));
 
       const view = await getRun(id);
       expect(view.statusCode).toBe(200);
@@ -104,7 +105,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       });
       const outbox = await db.query(
         "SELECT queue, status FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_VALUE(payload, '$.runId') = ?",
-        [id.slice(4)],
+        [rowKey(id)],
       );
       expect(outbox).toEqual([{ queue: 'prescreening', status: 'PENDING' }]);
       const audit = await db.query(
@@ -173,7 +174,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const [all] = await db.query('SELECT COUNT(*) AS n FROM credit_records');
       const chunkSize = Math.max(1000, Math.ceil(Number(all.n) / 4));
       const { id } = (await startRun(code, { chunkSize })).json();
-      const runId = id.slice(4);
+      const runId = rowKey(id);
 
       const planned = (await jobs.plan({ runId, correlationId: 't' }, ctx(1))) as { planned: boolean; chunks: number };
       expect(planned).toMatchObject({ planned: true });
@@ -214,7 +215,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
     it('a chunk that fails is retried; after its last attempt the run is FAILED with a reason an operator can read', async () => {
       const code = await createProduct();
       const { id } = (await startRun(code)).json();
-      const runId = id.slice(4);
+      const runId = rowKey(id);
       await jobs.plan({ runId, correlationId: 't' }, ctx(1));
       // A pinned definition the engine cannot compile (stored rules are normally validated): every attempt fails.
       await db.query(`UPDATE card_product_versions v JOIN card_products p ON p.id = v.product_id SET v.criteria = ? WHERE p.code = ?`, [
@@ -241,7 +242,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
     it('a run whose job BullMQ abandoned (it stalled too often) becomes FAILED once the outbox sweeper finds it', async () => {
       const code = await createProduct();
       const { id } = (await startRun(code)).json();
-      const runId = id.slice(4);
+      const runId = rowKey(id);
       const [{ id: outboxId }] = await db.query(
         `SELECT id FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.runId')) = ?`,
         [runId],

@@ -23,6 +23,7 @@ import {
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { OPAQUE_ID, rowKey } from '../support/public-ids';
 
 /**
  * Pre-screen runs end to end on real MariaDB and Redis: 100,000 synthetic users ingested through the credit-record
@@ -79,7 +80,7 @@ describe('pre-screen runs over 100,000 users', () => {
   const startRun = async (code: string, payload?: object) => {
     const res = await post(`/v1/admin/card-products/${code}/prescreen-runs`, payload);
     expect(res.statusCode).toBe(202);
-    expect(res.json()).toEqual({ id: expect.stringMatching(/^run_[0-9]+$/) });
+    expect(res.json()).toEqual({ id: expect.stringMatching(OPAQUE_ID('run')) });
     return res.json().id as string;
   };
   const untilEnded = (id: string, timeoutMs = 90_000) =>
@@ -252,7 +253,7 @@ describe('pre-screen runs over 100,000 users', () => {
     expect(before.json()).toEqual({
       data: [
         {
-          id: expect.stringMatching(/^ofr_[0-9]+$/),
+          id: expect.stringMatching(OPAQUE_ID('ofr')),
           productCode: productA,
           productName: `Card ${productA}`,
           partner: { code: expect.any(String), name: expect.any(String) },
@@ -300,7 +301,7 @@ describe('pre-screen runs over 100,000 users', () => {
       const program = new Command().exitOverride();
       registerPrescreenCli(program);
       await program.parseAsync(['node', 'cli', 'prescreen:run', productA, '--wait', '--chunk-size', '20000', '--poll', '100']);
-      expect(err).toHaveBeenCalledWith(expect.stringMatching(/run_[0-9]+ (RUNNING|COMPLETED)/));
+      expect(err).toHaveBeenCalledWith(expect.stringMatching(/run_1[a-z2-7]{26} (RUNNING|COMPLETED)/));
     } finally {
       log.mockRestore();
       err.mockRestore();
@@ -336,7 +337,7 @@ describe('pre-screen runs over 100,000 users', () => {
 
     const chunksDone = async () => {
       if (child!.exitCode !== null) throw new Error(`the worker exited early (${child!.exitCode}): ${output}`);
-      const [row] = await db.query("SELECT COUNT(*) AS n FROM prescreen_chunks WHERE run_id = ? AND status = 'DONE'", [id.slice(4)]);
+      const [row] = await db.query("SELECT COUNT(*) AS n FROM prescreen_chunks WHERE run_id = ? AND status = 'DONE'", [rowKey(id)]);
       return Number(row.n) >= 3;
     };
     await eventually(chunksDone, 60_000, 20);
@@ -358,7 +359,7 @@ describe('pre-screen runs over 100,000 users', () => {
     }
     const [sums] = await db.query(
       `SELECT COALESCE(SUM(offers_created), 0) AS offers FROM prescreen_chunks WHERE run_id = ? AND status = 'DONE'`,
-      [id.slice(4)],
+      [rowKey(id)],
     );
     expect(halfway.counts.offersCreated).toBe(Number(sums.offers));
     expect((await liveOffers(productB)).size).toBe(halfway.counts.offersCreated);
@@ -370,7 +371,7 @@ describe('pre-screen runs over 100,000 users', () => {
     expect(await liveOffers(productB)).toEqual(secondRun.eligibleUsers);
     const [chunks] = await db.query(
       "SELECT COUNT(*) AS n, SUM(status = 'DONE') AS done, SUM(evaluated) AS evaluated FROM prescreen_chunks WHERE run_id = ?",
-      [id.slice(4)],
+      [rowKey(id)],
     );
     expect(Number(chunks.done)).toBe(Number(chunks.n));
     expect(Number(chunks.evaluated)).toBe(secondRun.evaluated);

@@ -6,6 +6,7 @@ import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { PartnerBankClient } from '../support/bank-client';
 import { GATEWAY, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import {
   ALL_SHARED_FIELDS,
   apply,
@@ -124,9 +125,9 @@ describe('referral end to end', () => {
 
   it('records the fetch in the disclosure ledger and the audit trail, both visible to the right readers', async () => {
     const [row] = await db.query('SELECT kind, shared_fields, artefact_sha256, request_id FROM disclosures WHERE referral_id = ?', [
-      referralId.slice(4),
+      rowKey(referralId),
     ]);
-    const [file] = await db.query('SELECT file_sha256 FROM referrals WHERE id = ?', [referralId.slice(4)]);
+    const [file] = await db.query('SELECT file_sha256 FROM referrals WHERE id = ?', [rowKey(referralId)]);
     expect(row).toMatchObject({ kind: 'REFERRAL_FILE', artefact_sha256: file.file_sha256, request_id: expect.any(String) });
 
     const subject = api.get(AuditWriter).subjectHash(userId);

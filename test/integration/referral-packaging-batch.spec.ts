@@ -2,12 +2,14 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { PartnerEvents } from '../../src/modules/events/partner-events.service';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { ReferralFileSealer } from '../../src/modules/referrals/referral-file.sealer';
 import { SigningService } from '../../src/modules/signing/signing.service';
 import { dataSourceOf, startHttpApp, startWorker } from '../support/app';
 import { BankClient, inject, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { apply, createProduct, ingest, prescreen, registerPartner, userHeaders, userIds } from '../support/referral-flow';
 
 /**
@@ -27,7 +29,7 @@ describe('batched referral packaging', () => {
   const users = userIds(62);
   const refsA: string[] = []; // 52 referrals of bank A
   const refsB: string[] = []; // 10 referrals of bank B
-  const key = (publicId: string) => publicId.slice(4);
+  const key = rowKey;
   const job = (publicId: string) => processor.packageBatch({ referralId: key(publicId), correlationId: `test-${publicId}` });
   const count = async (sql: string, params: unknown[]) => Number((await db.query(sql, params))[0].n);
 
@@ -102,8 +104,13 @@ describe('batched referral packaging', () => {
     ).toBe(200);
     const consentOf = async (ref: string) => (await db.query('SELECT consent_id FROM referrals WHERE id = ?', [key(ref)]))[0].consent_id;
     expect(
-      (await inject(api, { method: 'DELETE', url: `/v1/me/consents/cns_${await consentOf(refsA[20])}`, headers: userHeaders(users[20]) }))
-        .statusCode,
+      (
+        await inject(api, {
+          method: 'DELETE',
+          url: `/v1/me/consents/${toPublicId('cns', await consentOf(refsA[20]))}`,
+          headers: userHeaders(users[20]),
+        })
+      ).statusCode,
     ).toBeLessThan(300);
     await db.query("UPDATE consents SET status = 'REVOKED', revoked_at = NOW(3) WHERE id = ?", [await consentOf(refsA[30])]);
     const skipped = new Set([refsA[10], refsA[20], refsA[30]]);
@@ -149,7 +156,7 @@ describe('batched referral packaging', () => {
       [refsA[40], bankA.code],
     );
     const set = await signing.verify('secevent', event.set_jws, { audience: bankA.code });
-    expect(set).toMatchObject({ jti: `evt_${event.id}`, txn: refsA[40] });
+    expect(set).toMatchObject({ jti: toPublicId('evt', event.id), txn: refsA[40] });
     // The partner's feed (creation order) holds every packaged referral once. Concurrent batches commit in any
     // order, so referral order holds only within a batch, which this test cannot tell apart.
     const feed: Array<{ txn: string }> = await db.query(

@@ -11,6 +11,7 @@ import { ReferralSlaProcessor } from '../../src/modules/sla/referral-sla.process
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { rowKey } from '../support/public-ids';
 import { apply, createProduct, ingest, prescreen, userIds } from '../support/referral-flow';
 
 /**
@@ -35,7 +36,7 @@ describe('decision SLA and expiry', () => {
   let shortProduct: string; // 1 h SLA: runs out during the test
   let longProduct: string; // 72 h SLA (~5 min here): driven by hand
   const users = userIds(6);
-  const key = (publicId: string) => publicId.replace(/^ref_/, '');
+  const key = rowKey;
 
   const referral = async (id: string) =>
     (await db.query('SELECT status, sla_breached_at, expires_at, created_at FROM referrals WHERE id = ?', [key(id)]))[0];

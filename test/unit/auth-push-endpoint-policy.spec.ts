@@ -31,6 +31,8 @@ describe('push endpoint SSRF policy', () => {
     '::ffff:127.0.0.1',
     '::ffff:7f00:1',
     '64:ff9b::7f00:1',
+    '64:ff9b:1::a00:1', // local-use NAT64 (RFC 8215): whatever IPv4 it carries, it is a local network
+    '64:ff9b:1:ffff:ffff::808:808',
     '2002:7f00:1::1',
     '2001:db8::1',
     'not-an-ip',

@@ -31,7 +31,7 @@ describe('PageQuery', () => {
 });
 
 describe('cursors', () => {
-  it('round-trips the last seen key through an opaque base64url token', () => {
+  it('round-trips the last seen key through a sealed base64url token', () => {
     const cursor = encodeCursor('9007199254740993');
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(cursor).not.toContain('9007199254740993');
@@ -50,6 +50,8 @@ describe('cursors', () => {
     ['a key that is not an id', Buffer.from(JSON.stringify({ v: 1, after: "5' OR '1'='1" })).toString('base64url')],
     ['a number instead of a string', Buffer.from(JSON.stringify({ v: 1, after: 5 })).toString('base64url')],
     ['JSON null', Buffer.from('null').toString('base64url')],
+    // The earlier, readable encoding: a client could write any internal key into it.
+    ['a well-formed cursor of the readable encoding', Buffer.from(JSON.stringify({ v: 1, after: '5' })).toString('base64url')],
   ])('refuses %s with a 400 BadRequestError', (_why, cursor) => {
     expect(() => decodeCursor(cursor)).toThrow(BadRequestError);
   });

@@ -9,6 +9,7 @@ import * as outboxProbe from './outbox-probe.command';
 import * as outboxStatus from './outbox-status.command';
 import * as overdue from './overdue';
 import * as prescreen from './prescreen';
+import * as publicIds from './public-ids.command';
 import * as token from './token.command';
 
 /** Every operator command. A new command is a file exporting `register(program)`, added to this list. */
@@ -23,4 +24,5 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   creditRecords,
   prescreen,
   overdue,
+  publicIds,
 ];

@@ -1,7 +1,17 @@
 import { Injectable } from '@nestjs/common';
 
+import { configurePublicIds } from '../../common/public-id';
 import { AppConfigService } from '../config/app-config';
 import { deriveKey, keyedHash, keyedHashBytes, open, seal } from './envelope';
+
+/**
+ * Public ids are made and read in plain functions across the modules (common/public-id.ts): their codec gets its
+ * subkey of the master key here, when CryptoService starts, or from a script that makes ids beside the app (tests,
+ * the benchmark's seeding).
+ */
+export function configurePublicIdsWith(masterKeyBase64: string): void {
+  configurePublicIds(deriveKey(Buffer.from(masterKeyBase64, 'base64'), 'public-ids', 'enc'));
+}
 
 /**
  * The master key's uses, injectable: encrypt/decrypt values at rest and compute keyed hashes, each under a
@@ -14,6 +24,7 @@ export class CryptoService {
 
   constructor(config: AppConfigService) {
     this.masterKey = Buffer.from(config.values.masterKey, 'base64');
+    configurePublicIdsWith(config.values.masterKey);
   }
 
   encrypt(purpose: string, plaintext: Buffer | string, aad?: string): Buffer {

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { AppConfigService } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { LegacyPublicIdsLoader } from './legacy-public-ids';
 import { TransactionRunner } from './transaction.runner';
 
 @Global()
@@ -13,7 +14,7 @@ import { TransactionRunner } from './transaction.runner';
       useFactory: (config: AppConfigService) => dataSourceOptions(config.values),
     }),
   ],
-  providers: [TransactionRunner],
+  providers: [TransactionRunner, LegacyPublicIdsLoader],
   exports: [TransactionRunner],
 })
 export class DatabaseModule {}

@@ -2,10 +2,12 @@ import { Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 
 import { AppConfigService } from '../config/app-config';
+import { serializeError } from './error-serializer';
 
 /**
  * Structured JSON logs with the request id on every line. Identity fields and credentials are redacted
- * wherever they appear, as a second line of defence behind "never log PII".
+ * wherever they appear, as a second line of defence behind "never log PII"; database errors lose their statement's
+ * values (error-serializer.ts).
  */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -35,6 +37,7 @@ export const REDACTED_PATHS = [
           customProps: () => ({ role: process.env.PROCESS_ROLE }),
           serializers: {
             req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+            err: serializeError,
           },
           autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') || req.url === '/metrics' },
         },

@@ -27,7 +27,10 @@ const FILE_BODY = {
   },
 };
 const ACCEPTED = {
-  schema: { type: 'object', properties: { id: { type: 'string', example: 'dcf_42' }, status: { type: 'string', example: 'QUEUED' } } },
+  schema: {
+    type: 'object',
+    properties: { id: { type: 'string', example: 'dcf_17c34skyda5ymhxrpblijfstbla' }, status: { type: 'string', example: 'QUEUED' } },
+  },
 };
 
 /** The file's format from its media type; the body must be the raw text (the NDJSON and CSV parsers keep it so). */
@@ -73,7 +76,7 @@ export class PartnerDecisionFilesController {
   @Get('decision-files/:id')
   @ApiOperation({ summary: "A decision file's status, progress and per-line answers (a page of them: ?limit&cursor)" })
   view(@Param('id') id: string, @Query() page: PageQuery, @Actor() actor: RequestActor): Promise<DecisionFileView> {
-    return this.files.view(id, page, decidingPartner(actor).partnerId);
+    return this.files.viewOfPartner(decidingPartner(actor).partnerId, id, page);
   }
 }
 
@@ -110,6 +113,6 @@ export class AdminDecisionFilesController {
   @Get('decision-files/:id')
   @ApiOperation({ summary: "Any partner's decision file: status, progress and per-line answers" })
   view(@Param('id') id: string, @Query() page: PageQuery): Promise<DecisionFileView> {
-    return this.files.view(id, page);
+    return this.files.viewAnyPartner(id, page);
   }
 }

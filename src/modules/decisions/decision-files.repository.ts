@@ -62,13 +62,23 @@ export class DecisionFilesRepository {
     return String(result.insertId);
   }
 
-  /** One file: of that partner only when `partnerId` is given (another partner's file is not found). */
-  async find(id: string, partnerId?: string): Promise<DecisionFileRow | undefined> {
+  /** One of that partner's files; another partner's is not found. The partner id is required, never optional. */
+  async findOfPartner(partnerId: string, id: string): Promise<DecisionFileRow | undefined> {
+    if (!partnerId) throw new Error('a partner-scoped read needs the partner id');
     const [row] = await this.dataSource.query(
-      `SELECT ${COLUMNS} FROM decision_files f JOIN partners p ON p.id = f.partner_id WHERE f.id = ?${partnerId ? ' AND f.partner_id = ?' : ''}`,
-      partnerId ? [id, partnerId] : [id],
+      `SELECT ${COLUMNS} FROM decision_files f JOIN partners p ON p.id = f.partner_id WHERE f.id = ? AND f.partner_id = ?`,
+      [id, partnerId],
     );
-    return row ? { ...row, id: String(row.id), partner_id: String(row.partner_id) } : undefined;
+    return toFileRow(row);
+  }
+
+  /** Any partner's file, by id: for the worker deciding it and for operators. Never for a partner-facing read. */
+  async findAnyPartner(id: string): Promise<DecisionFileRow | undefined> {
+    const [row] = await this.dataSource.query(
+      `SELECT ${COLUMNS} FROM decision_files f JOIN partners p ON p.id = f.partner_id WHERE f.id = ?`,
+      [id],
+    );
+    return toFileRow(row);
   }
 
   async body(id: string): Promise<string> {
@@ -128,3 +138,6 @@ export class DecisionFilesRepository {
     );
   }
 }
+
+const toFileRow = (row: DecisionFileRow | undefined): DecisionFileRow | undefined =>
+  row ? { ...row, id: String(row.id), partner_id: String(row.partner_id) } : undefined;

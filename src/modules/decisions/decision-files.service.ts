@@ -4,21 +4,21 @@ import { Injectable } from '@nestjs/common';
 
 import { ConflictError, DomainError, NotFoundError, ValidationFailedError } from '../../common/errors';
 import { decodeCursor, encodeCursor } from '../../common/pagination';
+import { keyOf, toPublicId } from '../../common/public-id';
 import { AppConfigService } from '../../infra/config/app-config';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { ProblemDetails, toProblem } from '../../infra/http/problem-details';
 import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { checkDecisionFile, DecisionFileFormat, decisionFileLines, isInvalidLine } from './decision-file-lines';
-import { DecisionFileResultRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
+import { DecisionFileResultRow, DecisionFileRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
 import { DecidingPartner, DecisionLine, DecisionRecorder } from './decision-recorder';
 
 /** Lines decided and answered per step of the job: progress is saved after each, a re-run resumes after the last. */
 export const FILE_CHUNK_LINES = 1_000;
 
-const FILE_ID = /^dcf_([1-9][0-9]{0,18})$/;
-export const filePublicId = (key: string) => `dcf_${key}`;
-const fileKeyOf = (publicId: string) => FILE_ID.exec(publicId)?.[1];
+export const filePublicId = (key: string) => toPublicId('dcf', key);
+const fileKeyOf = (publicId: string) => keyOf('dcf', publicId);
 
 /** A referral id as the line gave it, stored only when it fits the column (printable ASCII, 1–64): never a crafted value. */
 const storableReferralId = (id: string | null) => (id && /^[\x21-\x7e]{1,64}$/.test(id) ? id : null);
@@ -105,10 +105,19 @@ export class DecisionFilesService {
     return { id: filePublicId(id), status: 'QUEUED' };
   }
 
-  /** The file with a page of its answers; `partnerId` confines it to that partner's files (another's is a 404). */
-  async view(publicId: string, page: { limit: number; cursor?: string }, partnerId?: string): Promise<DecisionFileView> {
+  /** One of the partner's own files with a page of its answers; another partner's file is a 404. */
+  async viewOfPartner(partnerId: string, publicId: string, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
     const key = fileKeyOf(publicId);
-    const file = key ? await this.files.find(key, partnerId) : undefined;
+    return this.render(key ? await this.files.findOfPartner(partnerId, key) : undefined, page);
+  }
+
+  /** Any partner's file, for operators. */
+  async viewAnyPartner(publicId: string, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
+    const key = fileKeyOf(publicId);
+    return this.render(key ? await this.files.findAnyPartner(key) : undefined, page);
+  }
+
+  private async render(file: DecisionFileRow | undefined, page: { limit: number; cursor?: string }): Promise<DecisionFileView> {
     if (!file) throw new NotFoundError('decision file');
     const after = Number(decodeCursor(page.cursor) ?? 0);
     const rows = await this.files.results(file.id, after, page.limit);
@@ -139,7 +148,7 @@ export class DecisionFilesService {
     fileKey: string,
     onProgress: (p: { processed: number; total: number }) => Promise<void>,
   ): Promise<'missing' | 'finished-already' | 'completed'> {
-    const file = await this.files.find(fileKey);
+    const file = await this.files.findAnyPartner(fileKey);
     if (!file) return 'missing';
     if (file.status === 'COMPLETED' || file.status === 'FAILED') return 'finished-already';
     await this.files.markProcessing(file.id);

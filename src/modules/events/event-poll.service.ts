@@ -53,7 +53,7 @@ export class EventPollService {
       handedOut.map((r) => String(r.id)),
     );
     const sets: Record<string, string> = {};
-    for (const row of handedOut) sets[toPublicId('evt', row.id)] = row.set_jws;
+    for (const row of handedOut) sets[jtiOf(row.set_jws)] = row.set_jws;
     return { sets, moreAvailable: rows.length > max };
   }
 
@@ -112,3 +112,11 @@ function parseSetErrs(input: Record<string, unknown> | undefined): Array<{ id: s
 }
 
 const unique = (ids: Array<string | undefined>) => [...new Set(ids.filter((id): id is string => id !== undefined))];
+
+/**
+ * RFC 8936 keys each SET by its own `jti`, which was signed in when the event was made: an event from before public
+ * ids became opaque keeps its numeric `evt_…` there (it still resolves for acknowledgement).
+ */
+function jtiOf(setJws: string): string {
+  return (JSON.parse(Buffer.from(setJws.split('.')[1], 'base64url').toString('utf8')) as { jti: string }).jti;
+}

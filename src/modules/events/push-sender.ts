@@ -76,11 +76,19 @@ export class PushSender {
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
+          const done = () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString('utf8') });
           res.on('data', (chunk: Buffer) => {
+            chunks.push(chunk);
             size += chunk.length;
-            if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+            // Enough to read a `{ err, description }`: an answer that goes on is cut here and judged by its status,
+            // rather than holding the worker until the timeout (or for ever, with a slow trickle).
+            if (size >= MAX_RESPONSE_BYTES) {
+              done();
+              res.destroy();
+            }
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', done);
           res.on('error', reject);
         },
       );

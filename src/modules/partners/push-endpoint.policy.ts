@@ -9,7 +9,8 @@ import { AppConfigService } from '../../infra/config/app-config';
 /**
  * Addresses a push must never reach (SSRF): unspecified, loopback, private, CGNAT, link-local, multicast and the
  * reserved, documentation and benchmarking ranges, for IPv4 and IPv6. IPv4 embedded in IPv6 (mapped, NAT64,
- * 6to4) is checked as the IPv4 it carries.
+ * 6to4) is checked as the IPv4 it carries; the local-use NAT64 prefix is refused whole, since where it embeds the
+ * IPv4 address depends on the operator's prefix length and it only ever leads into the operator's network.
  */
 const FORBIDDEN = new BlockList();
 for (const [net, prefix] of [
@@ -34,6 +35,7 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128], // unspecified
   ['::1', 128],
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): translates to the operator's own IPv4 networks
   ['100::', 64], // discard
   ['2001::', 23], // IETF protocol assignments (Teredo, benchmarking, ORCHID)
   ['2001:db8::', 32], // documentation

@@ -18,7 +18,7 @@ export class PrescreenRunsController {
   @Post('card-products/:code/prescreen-runs')
   @HttpCode(202)
   @ApiOperation({ summary: "Start a pre-screen run over every current credit record, pinned to the product's current version" })
-  @ApiAcceptedResponse({ schema: { type: 'object', properties: { id: { type: 'string', example: 'run_42' } } } })
+  @ApiAcceptedResponse({ schema: { type: 'object', properties: { id: { type: 'string', example: 'run_12vzy772jplrd6bv4rvmy3js63i' } } } })
   start(@Param('code') code: string, @Body() dto: StartPrescreenRunDto, @Actor() actor: RequestActor): Promise<{ id: string }> {
     return this.runs.start(
       code,

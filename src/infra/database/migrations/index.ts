@@ -15,6 +15,7 @@ import { RepaymentStates1763801210000 } from './1763801210000-repayment-states';
 import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
+import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   OverdueSharing1763801220000,
   ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
+  PublicIdLegacyCeilings1763801300000,
 ];

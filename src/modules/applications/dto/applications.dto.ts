@@ -20,7 +20,7 @@ export class ApplicationConsentDto {
 }
 
 export class CreateApplicationDto {
-  @ApiProperty({ example: 'ofr_123' })
+  @ApiProperty({ example: 'ofr_1xrpih2qqfenckciedkki3nzpka' })
   @IsString()
   @MaxLength(64)
   offerId!: string;
