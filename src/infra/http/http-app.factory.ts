@@ -66,6 +66,10 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     requestIdHeader: false,
     bodyLimit: BULK_BODY_LIMIT,
     trustProxy: config.http.trustProxy,
+    // No implicit HEAD routes: Fastify would answer HEAD by running the GET handler and dropping the body, and some
+    // GETs have effects (a partner's referral fetch records a disclosure and moves READY → DELIVERED). No client of
+    // API.md needs HEAD; turning it off for the whole app means a future GET with effects cannot be reached by HEAD.
+    exposeHeadRoutes: false,
     // Fastify logs through nestjs-pino instead.
     logger: false,
   });
