@@ -57,6 +57,14 @@ export async function securityHeaders(): Promise<Array<[string, string]>> {
 }
 
 /**
+ * Fastify's trustProxy from TRUST_PROXY (app-config.ts). A hop count becomes the function Fastify itself would make of
+ * it (the nearest `hops` addresses are proxies); Nest's adapter types accept no number.
+ */
+function trustedProxies(setting: AppConfig['http']['trustProxy']) {
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+}
+
+/**
  * Builds the HTTP application with the conventions of API.md applied once for every module:
  * request ids, body limits, NDJSON bodies, security headers (securityHeaders), validation and problem+json errors.
  */
@@ -65,7 +73,7 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     genReqId: requestIdOf,
     requestIdHeader: false,
     bodyLimit: BULK_BODY_LIMIT,
-    trustProxy: config.http.trustProxy,
+    trustProxy: trustedProxies(config.http.trustProxy),
     // No implicit HEAD routes: Fastify would answer HEAD by running the GET handler and dropping the body, and some
     // GETs have effects (a partner's referral fetch records a disclosure and moves READY → DELIVERED). No client of
     // API.md needs HEAD; turning it off for the whole app means a future GET with effects cannot be reached by HEAD.
