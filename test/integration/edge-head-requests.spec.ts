@@ -45,7 +45,11 @@ describe('HEAD requests', () => {
     ).toEqual([{ n: '0' }]);
 
     // The GET that follows is the first delivery.
-    const fetched = await inject(api, { method: 'GET', url: `/partner/v1/referrals/${ref}`, headers: { authorization: `Bearer ${token}` } });
+    const fetched = await inject(api, {
+      method: 'GET',
+      url: `/partner/v1/referrals/${ref}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(fetched.statusCode).toBe(200);
     expect(fetched.json().status).toBe('DELIVERED');
     expect(await db.query('SELECT COUNT(*) AS n FROM disclosures WHERE referral_id = ?', [key(ref)])).toEqual([{ n: '1' }]);
