@@ -28,7 +28,7 @@ class ProbeController {
     return { ok: true };
   }
 
-  // Outside every route group: only the decorator protects it.
+  // Outside every route group and not public: closed whatever the decorator says.
   @Get('probe/compliance-only')
   @PlatformRoles('compliance')
   compliance(@Actor() actor: RequestActor) {
@@ -113,12 +113,12 @@ describe('authentication and authorisation', () => {
       expect((await get('/v1/admin/partners', bearer(platformToken(['user', 'admin'])))).statusCode).toBe(200);
     });
 
-    it('guards routes outside any route group through the decorator alone', async () => {
-      expect((await get('/probe/compliance-only')).statusCode).toBe(401);
-      expect((await get('/probe/compliance-only', bearer(platformToken(['admin'])))).statusCode).toBe(403);
-      const ok = await get('/probe/compliance-only', bearer(platformToken(['admin', 'compliance'], 'officer-1')));
-      expect(ok.statusCode).toBe(200);
-      expect(ok.json()).toMatchObject({ id: 'officer-1', roles: ['admin', 'compliance'] });
+    it('closes a route outside every route group and the public list, whatever its decorator allows (deny by default)', async () => {
+      expect((await get('/probe/compliance-only')).statusCode).toBe(404);
+      expect((await get('/probe/compliance-only', bearer(platformToken(['admin'])))).statusCode).toBe(404);
+      const officer = await get('/probe/compliance-only', bearer(platformToken(['admin', 'compliance'], 'officer-1')));
+      expect(officer.statusCode).toBe(404);
+      expect(officer.json()).toMatchObject({ status: 404, type: 'https://errors.referral-gateway.dev/not-found' });
     });
 
     it('closes a route of a group that forgot its decorator', async () => {

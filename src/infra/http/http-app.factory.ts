@@ -11,6 +11,7 @@ import { AppConfig } from '../config/app-config';
 import { setupOpenApi } from '../ops/openapi';
 import { BODY_LIMIT, BULK_BODY_LIMIT, isBulkRoute } from './body-limits';
 import { ProblemDetailsFilter } from './problem-details.filter';
+import { refuseNonOriginForm } from './request-target';
 import { createValidationPipe } from './validation';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -96,6 +97,7 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     reply.header('x-request-id', request.id);
     // Set on the raw response as helmet itself does (a route's own value for one of them still wins).
     for (const [name, value] of security) reply.raw.setHeader(name, value);
+    return refuseNonOriginForm(request, reply);
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });

@@ -3,7 +3,7 @@ import { FastifyReply, FastifyRequest } from 'fastify';
 
 import { AuditWriter } from '../audit/audit.writer';
 import { AuditEntryInput, AuditOutcome } from '../audit/audit-entry';
-import { isPartnerPath } from './auth-context';
+import { isPartnerCall } from './auth-context';
 
 const unavailable = (instance: string) =>
   JSON.stringify({
@@ -82,7 +82,7 @@ export class PartnerCallAudit {
   constructor(private readonly audit: AuditWriter) {}
 
   async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    if (!isPartnerPath(request.url)) return payload;
+    if (!isPartnerCall(request)) return payload;
     const status = reply.statusCode;
     if (committedCalls.get(request) === status) return payload;
     try {
