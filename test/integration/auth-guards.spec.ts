@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomInt, randomUUID } from 'node:crypto';
 
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyInstance } from 'fastify';
 import * as jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
 
@@ -57,6 +58,13 @@ describe('authentication and authorisation', () => {
   let app: NestFastifyApplication;
   let bank: BankClient;
   const get = (url: string, headers: Record<string, string> = {}) => inject(app, { method: 'GET', url, headers });
+  /**
+   * From a client address of its own: failed credentials count against their address's anonymous budget (and an
+   * address's repeated anonymous partner calls are audited together), so tests that fail on purpose keep to theirs.
+   */
+  const getFrom = (remoteAddress: string, url: string, headers: Record<string, string> = {}) =>
+    (app.getHttpAdapter().getInstance() as FastifyInstance).inject({ method: 'GET', url, headers, remoteAddress });
+  const freshAddress = () => `198.18.${randomInt(256)}.${1 + randomInt(254)}`;
 
   beforeAll(async () => {
     const config = testConfig();
@@ -96,8 +104,9 @@ describe('authentication and authorisation', () => {
         'alg none': `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'u_1', roles: ['user'], iss: issuer, aud: audience, exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url')}.`,
         'no known role': `Bearer ${sign({ roles: ['superuser'] }, { issuer, audience, expiresIn: 60 })}`,
       };
+      const client = freshAddress();
       for (const [name, authorization] of Object.entries(tokens)) {
-        const res = await get('/v1/me/probe', authorization ? { authorization } : {});
+        const res = await getFrom(client, '/v1/me/probe', authorization ? { authorization } : {});
         expect({ name, status: res.statusCode }).toEqual({ name, status: 401 });
         expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="referral-gateway"/);
@@ -208,7 +217,8 @@ describe('authentication and authorisation', () => {
       const ds = app.get(DataSource);
       for (const [url, headers, status, outcome, actor] of calls) {
         const requestId = `audit-${randomUUID()}`;
-        const res = await get(url, { ...headers, 'x-request-id': requestId });
+        // Each from its own address: an address's later anonymous failures in a window share one aggregated entry.
+        const res = await getFrom(freshAddress(), url, { ...headers, 'x-request-id': requestId });
         expect(res.statusCode).toBe(status);
         const rows = await ds.query(
           `SELECT actor_type, actor_id, action, outcome, http_status, partner_code FROM audit_inbox WHERE request_id = ?

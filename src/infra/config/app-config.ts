@@ -93,6 +93,14 @@ export const appConfigSchema = z
         limit: z.coerce.number().int().positive(),
         windowSeconds: z.coerce.number().int().positive(),
       }),
+      /**
+       * Failed requests of callers without a credential, per client address, before authentication
+       * (rate-limit/anonymous-limit.ts). Kept in every environment: config/test.json must not raise it.
+       */
+      anonymousRateLimit: z.object({
+        limit: z.coerce.number().int().min(1).max(100_000),
+        windowSeconds: z.coerce.number().int().min(1).max(3600),
+      }),
       idempotencyTtlHours: z.coerce.number().int().min(24, 'must be at least 24 (API.md keeps keys 24 h)'),
     }),
     outbox: z.object({
@@ -198,6 +206,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   TRUST_PROXY: 'http.trustProxy',
   RATE_LIMIT: 'http.rateLimit.limit',
   RATE_LIMIT_WINDOW_SECONDS: 'http.rateLimit.windowSeconds',
+  ANONYMOUS_RATE_LIMIT: 'http.anonymousRateLimit.limit',
+  ANONYMOUS_RATE_LIMIT_WINDOW_SECONDS: 'http.anonymousRateLimit.windowSeconds',
   IDEMPOTENCY_TTL_HOURS: 'http.idempotencyTtlHours',
   OUTBOX_RELAY_INTERVAL_MS: 'outbox.relayIntervalMs',
   OUTBOX_BATCH_SIZE: 'outbox.batchSize',

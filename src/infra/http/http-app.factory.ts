@@ -11,6 +11,7 @@ import { AppConfig } from '../config/app-config';
 import { setupOpenApi } from '../ops/openapi';
 import { BODY_LIMIT, BULK_BODY_LIMIT, isBulkRoute } from './body-limits';
 import { ProblemDetailsFilter } from './problem-details.filter';
+import { AnonymousRateLimit } from './rate-limit/anonymous-limit';
 import { refuseNonOriginForm } from './request-target';
 import { createValidationPipe } from './validation';
 
@@ -67,7 +68,9 @@ function trustedProxies(setting: AppConfig['http']['trustProxy']) {
 
 /**
  * Builds the HTTP application with the conventions of API.md applied once for every module:
- * request ids, body limits, NDJSON bodies, security headers (securityHeaders), validation and problem+json errors.
+ * request ids, body limits, NDJSON bodies, security headers (securityHeaders), validation and problem+json errors,
+ * and the edge checks that run before authentication, in this order: origin-form targets only (request-target.ts),
+ * then the per-address limit on callers without a credential (rate-limit/anonymous-limit.ts).
  */
 export async function createHttpApp(module: DynamicModule, config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -99,6 +102,8 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     for (const [name, value] of security) reply.raw.setHeader(name, value);
     return refuseNonOriginForm(request, reply);
   });
+  // Before the authentication hook (added by AuthHooks once Nest starts): a blocked address costs no token check.
+  new AnonymousRateLimit(config).install(fastify);
 
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));
