@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomInt, randomUUID } from 'node:crypto';
 
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyInstance } from 'fastify';
 import * as jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
 
@@ -28,7 +29,7 @@ class ProbeController {
     return { ok: true };
   }
 
-  // Outside every route group: only the decorator protects it.
+  // Outside every route group and not public: closed whatever the decorator says.
   @Get('probe/compliance-only')
   @PlatformRoles('compliance')
   compliance(@Actor() actor: RequestActor) {
@@ -57,6 +58,13 @@ describe('authentication and authorisation', () => {
   let app: NestFastifyApplication;
   let bank: BankClient;
   const get = (url: string, headers: Record<string, string> = {}) => inject(app, { method: 'GET', url, headers });
+  /**
+   * From a client address of its own: failed credentials count against their address's anonymous budget (and an
+   * address's repeated anonymous partner calls are audited together), so tests that fail on purpose keep to theirs.
+   */
+  const getFrom = (remoteAddress: string, url: string, headers: Record<string, string> = {}) =>
+    (app.getHttpAdapter().getInstance() as FastifyInstance).inject({ method: 'GET', url, headers, remoteAddress });
+  const freshAddress = () => `198.18.${randomInt(256)}.${1 + randomInt(254)}`;
 
   beforeAll(async () => {
     const config = testConfig();
@@ -96,8 +104,9 @@ describe('authentication and authorisation', () => {
         'alg none': `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'u_1', roles: ['user'], iss: issuer, aud: audience, exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url')}.`,
         'no known role': `Bearer ${sign({ roles: ['superuser'] }, { issuer, audience, expiresIn: 60 })}`,
       };
+      const client = freshAddress();
       for (const [name, authorization] of Object.entries(tokens)) {
-        const res = await get('/v1/me/probe', authorization ? { authorization } : {});
+        const res = await getFrom(client, '/v1/me/probe', authorization ? { authorization } : {});
         expect({ name, status: res.statusCode }).toEqual({ name, status: 401 });
         expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="referral-gateway"/);
@@ -113,12 +122,12 @@ describe('authentication and authorisation', () => {
       expect((await get('/v1/admin/partners', bearer(platformToken(['user', 'admin'])))).statusCode).toBe(200);
     });
 
-    it('guards routes outside any route group through the decorator alone', async () => {
-      expect((await get('/probe/compliance-only')).statusCode).toBe(401);
-      expect((await get('/probe/compliance-only', bearer(platformToken(['admin'])))).statusCode).toBe(403);
-      const ok = await get('/probe/compliance-only', bearer(platformToken(['admin', 'compliance'], 'officer-1')));
-      expect(ok.statusCode).toBe(200);
-      expect(ok.json()).toMatchObject({ id: 'officer-1', roles: ['admin', 'compliance'] });
+    it('closes a route outside every route group and the public list, whatever its decorator allows (deny by default)', async () => {
+      expect((await get('/probe/compliance-only')).statusCode).toBe(404);
+      expect((await get('/probe/compliance-only', bearer(platformToken(['admin'])))).statusCode).toBe(404);
+      const officer = await get('/probe/compliance-only', bearer(platformToken(['admin', 'compliance'], 'officer-1')));
+      expect(officer.statusCode).toBe(404);
+      expect(officer.json()).toMatchObject({ status: 404, type: 'https://errors.referral-gateway.dev/not-found' });
     });
 
     it('closes a route of a group that forgot its decorator', async () => {
@@ -208,7 +217,8 @@ describe('authentication and authorisation', () => {
       const ds = app.get(DataSource);
       for (const [url, headers, status, outcome, actor] of calls) {
         const requestId = `audit-${randomUUID()}`;
-        const res = await get(url, { ...headers, 'x-request-id': requestId });
+        // Each from its own address: an address's later anonymous failures in a window share one aggregated entry.
+        const res = await getFrom(freshAddress(), url, { ...headers, 'x-request-id': requestId });
         expect(res.statusCode).toBe(status);
         const rows = await ds.query(
           `SELECT actor_type, actor_id, action, outcome, http_status, partner_code FROM audit_inbox WHERE request_id = ?

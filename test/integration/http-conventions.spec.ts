@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 
 import { IdempotencyPurge } from '../../src/infra/http/idempotency/idempotency-purge.handler';
 import { FixtureCalls, FixtureGate, startConventionsApp } from '../support/fixtures/conventions-fixture.module';
+import { platformToken } from '../support/partner-client';
 
 type InjectOptions = {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -17,15 +18,21 @@ const PROBLEM = 'application/problem+json';
 const typeOf = (code: string) => `https://errors.referral-gateway.dev/${code}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Real platform JWTs, one per caller name (the fixture routes are in the /v1/platform route group). */
+const tokens = new Map<string, string>();
+const tokenOf = (caller: string) => tokens.get(caller) ?? tokens.set(caller, platformToken(['platform'], caller)).get(caller)!;
+
+/** A call as `x-test-principal` (default: `conventions`), authenticated as that platform caller. */
 const call = (app: NestFastifyApplication, options: InjectOptions) => {
-  const { payload, headers = {}, ...rest } = options;
+  const { payload, headers: { 'x-test-principal': caller = 'conventions', ...headers } = {}, ...rest } = options;
   const isText = typeof payload === 'string';
+  const withToken = { authorization: `Bearer ${tokenOf(caller)}`, ...headers };
   return app
     .getHttpAdapter()
     .getInstance()
     .inject({
       ...rest,
-      headers: payload !== undefined && !headers['content-type'] ? { 'content-type': 'application/json', ...headers } : headers,
+      headers: payload !== undefined && !headers['content-type'] ? { 'content-type': 'application/json', ...withToken } : withToken,
       payload: payload === undefined ? undefined : isText ? payload : JSON.stringify(payload),
     });
 };
@@ -52,14 +59,14 @@ describe('HTTP conventions (API.md)', () => {
 
   describe('problem+json', () => {
     it('answers malformed JSON with 400', async () => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: '{"name": "a",' });
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: '{"name": "a",' });
       expectProblem(res, 400, 'malformed-json');
     });
 
     it('answers an empty JSON body with 400', async () => {
       const res = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         payload: '',
         headers: { 'content-type': 'application/json' },
       });
@@ -69,7 +76,7 @@ describe('HTTP conventions (API.md)', () => {
     it('rejects unknown fields, nested ones included, with dotted paths', async () => {
       const res = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         payload: { name: 'a', isAdmin: true, nested: { count: 1, bogus: 2 } },
       });
       const body = expectProblem(res, 400, 'validation-failed');
@@ -82,7 +89,7 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('reports wrong types per field without echoing the value', async () => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: { name: 42, nested: { count: -1 } } });
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: { name: 42, nested: { count: -1 } } });
       const body = expectProblem(res, 400, 'validation-failed');
       const fields = body.errors.map((e: { field: string }) => e.field);
       expect(fields).toEqual(expect.arrayContaining(['name', 'nested.count']));
@@ -93,7 +100,7 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('transforms a valid body into its DTO', async () => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: { name: 'ok', nested: { count: 2 } } });
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: { name: 'ok', nested: { count: 2 } } });
       expect(res.statusCode).toBe(201);
       expect(res.json()).toMatchObject({ name: 'ok', nested: { count: 2 }, isDto: true });
     });
@@ -105,12 +112,12 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('maps an HttpException such as 405', async () => {
-      const res = await call(app, { method: 'GET', url: '/__fixtures/method-not-allowed' });
+      const res = await call(app, { method: 'GET', url: '/v1/platform/__fixtures/method-not-allowed' });
       expect(expectProblem(res, 405, 'method-not-allowed').detail).toBe('Use POST on this resource');
     });
 
     it('maps a DomainError to its own code, title and detail', async () => {
-      const res = await call(app, { method: 'POST', url: '/__fixtures/conflict', payload: {} });
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/conflict', payload: {} });
       expect(expectProblem(res, 409, 'fixture-conflict')).toMatchObject({
         title: 'Conflict with the current state',
         detail: 'The fixture is always in conflict',
@@ -120,7 +127,7 @@ describe('HTTP conventions (API.md)', () => {
     it.each(['text/plain', 'application/xml'])('answers an unsupported media type (%s) with 415', async (contentType) => {
       const res = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         payload: '<name>a</name>',
         headers: { 'content-type': contentType },
       });
@@ -128,7 +135,7 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('answers 500 with the request id only, never SQL, stack or class names', async () => {
-      const res = await call(app, { method: 'GET', url: '/__fixtures/boom', headers: { 'x-request-id': 'trace-500' } });
+      const res = await call(app, { method: 'GET', url: '/v1/platform/__fixtures/boom', headers: { 'x-request-id': 'trace-500' } });
       const body = expectProblem(res, 500, 'internal-error');
       expect(body.instance).toBe('trace-500');
       expect(Object.keys(body).sort()).toEqual(['detail', 'instance', 'status', 'title', 'type']);
@@ -146,9 +153,9 @@ describe('HTTP conventions (API.md)', () => {
     };
 
     it('refuses more than 1 MiB on a normal route with 413', async () => {
-      const ok = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: jsonOfSize(900 * 1024) });
+      const ok = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: jsonOfSize(900 * 1024) });
       expect(ok.statusCode).toBe(201);
-      const res = await call(app, { method: 'POST', url: '/__fixtures/echo', payload: jsonOfSize(1024 * 1024 + 10) });
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: jsonOfSize(1024 * 1024 + 10) });
       expectProblem(res, 413, 'payload-too-large');
     });
 
@@ -156,7 +163,7 @@ describe('HTTP conventions (API.md)', () => {
       const body = ndjsonOfSize(2 * 1024 * 1024);
       const ok = await call(app, {
         method: 'POST',
-        url: '/__fixtures/bulk',
+        url: '/v1/platform/__fixtures/bulk',
         payload: body,
         headers: { 'content-type': 'application/x-ndjson' },
       });
@@ -164,7 +171,7 @@ describe('HTTP conventions (API.md)', () => {
       expect(ok.json()).toEqual({ bytes: Buffer.byteLength(body) });
       const res = await call(app, {
         method: 'POST',
-        url: '/__fixtures/bulk',
+        url: '/v1/platform/__fixtures/bulk',
         payload: ndjsonOfSize(10 * 1024 * 1024 + 1024),
         headers: { 'content-type': 'application/x-ndjson' },
       });
@@ -174,7 +181,7 @@ describe('HTTP conventions (API.md)', () => {
 
   describe('x-request-id', () => {
     it('echoes a well-formed incoming id', async () => {
-      const res = await call(app, { method: 'GET', url: '/__fixtures/items', headers: { 'x-request-id': 'Abc.def_1-2' } });
+      const res = await call(app, { method: 'GET', url: '/v1/platform/__fixtures/items', headers: { 'x-request-id': 'Abc.def_1-2' } });
       expect(res.statusCode).toBe(200);
       expect(res.headers['x-request-id']).toBe('Abc.def_1-2');
     });
@@ -190,8 +197,8 @@ describe('HTTP conventions (API.md)', () => {
 
     it('generates a distinct id when none is sent', async () => {
       const [a, b] = await Promise.all([
-        call(app, { method: 'GET', url: '/__fixtures/items' }),
-        call(app, { method: 'GET', url: '/__fixtures/items' }),
+        call(app, { method: 'GET', url: '/v1/platform/__fixtures/items' }),
+        call(app, { method: 'GET', url: '/v1/platform/__fixtures/items' }),
       ]);
       expect(a.headers['x-request-id']).toMatch(UUID);
       expect(b.headers['x-request-id']).toMatch(UUID);
@@ -208,7 +215,7 @@ describe('HTTP conventions (API.md)', () => {
       const before = calls().echo ?? 0;
       const first = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         headers: { 'idempotency-key': k },
         payload: { name: 'a', nested: { count: 1 } },
       });
@@ -217,7 +224,7 @@ describe('HTTP conventions (API.md)', () => {
       // Same members in another order: the same request.
       const again = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         headers: { 'idempotency-key': k },
         payload: { nested: { count: 1 }, name: 'a' },
       });
@@ -230,7 +237,7 @@ describe('HTTP conventions (API.md)', () => {
 
     it('keeps the key at least 24 hours', async () => {
       const k = key();
-      await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'ttl' } });
+      await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'ttl' } });
       const [row] = await app
         .get(DataSource)
         .query('SELECT state, TIMESTAMPDIFF(MINUTE, NOW(3), expires_at) AS minutes FROM idempotency_keys WHERE idempotency_key = ?', [k]);
@@ -240,10 +247,25 @@ describe('HTTP conventions (API.md)', () => {
 
     it('answers 422 for the same key with a different body, and keeps the first response', async () => {
       const k = key();
-      const first = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'a' } });
-      const other = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'b' } });
+      const first = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/echo',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'a' },
+      });
+      const other = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/echo',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'b' },
+      });
       expectProblem(other, 422, 'idempotency-key-reused');
-      const again = await call(app, { method: 'POST', url: '/__fixtures/echo', headers: { 'idempotency-key': k }, payload: { name: 'a' } });
+      const again = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/echo',
+        headers: { 'idempotency-key': k },
+        payload: { name: 'a' },
+      });
       expect(again.body).toBe(first.body);
     });
 
@@ -251,11 +273,16 @@ describe('HTTP conventions (API.md)', () => {
       const gate = app.get(FixtureGate);
       const k = key();
       gate.close();
-      const first = call(app, { method: 'POST', url: '/__fixtures/slow', headers: { 'idempotency-key': k }, payload: { name: 's' } });
+      const first = call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/slow',
+        headers: { 'idempotency-key': k },
+        payload: { name: 's' },
+      });
       await gate.entered;
       const during = await call(app, {
         method: 'POST',
-        url: '/__fixtures/slow',
+        url: '/v1/platform/__fixtures/slow',
         headers: { 'idempotency-key': k },
         payload: { name: 's' },
       });
@@ -263,7 +290,12 @@ describe('HTTP conventions (API.md)', () => {
       gate.open();
       const done = await first;
       expect(done.statusCode).toBe(201);
-      const after = await call(app, { method: 'POST', url: '/__fixtures/slow', headers: { 'idempotency-key': k }, payload: { name: 's' } });
+      const after = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/slow',
+        headers: { 'idempotency-key': k },
+        payload: { name: 's' },
+      });
       expect(after.statusCode).toBe(201);
       expect(after.body).toBe(done.body);
       expect(after.headers['idempotent-replayed']).toBe('true');
@@ -271,8 +303,18 @@ describe('HTTP conventions (API.md)', () => {
 
     it('replays a stored client error (4xx) as it was', async () => {
       const k = key();
-      const first = await call(app, { method: 'POST', url: '/__fixtures/conflict', headers: { 'idempotency-key': k }, payload: {} });
-      const again = await call(app, { method: 'POST', url: '/__fixtures/conflict', headers: { 'idempotency-key': k }, payload: {} });
+      const first = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/conflict',
+        headers: { 'idempotency-key': k },
+        payload: {},
+      });
+      const again = await call(app, {
+        method: 'POST',
+        url: '/v1/platform/__fixtures/conflict',
+        headers: { 'idempotency-key': k },
+        payload: {},
+      });
       expect(again.statusCode).toBe(409);
       expect(again.headers['content-type']).toContain(PROBLEM);
       expect(again.body).toBe(first.body);
@@ -283,14 +325,14 @@ describe('HTTP conventions (API.md)', () => {
       const k = key();
       const failed = await call(app, {
         method: 'POST',
-        url: '/__fixtures/flaky',
+        url: '/v1/platform/__fixtures/flaky',
         headers: { 'idempotency-key': k },
         payload: { name: 'f' },
       });
       expectProblem(failed, 500, 'internal-error');
       const retried = await call(app, {
         method: 'POST',
-        url: '/__fixtures/flaky',
+        url: '/v1/platform/__fixtures/flaky',
         headers: { 'idempotency-key': k },
         payload: { name: 'f' },
       });
@@ -304,7 +346,7 @@ describe('HTTP conventions (API.md)', () => {
       for (const partner of ['BANK_A', 'BANK_B']) {
         const res = await call(app, {
           method: 'POST',
-          url: '/__fixtures/echo',
+          url: '/v1/platform/__fixtures/echo',
           headers: { 'idempotency-key': k, 'x-test-principal': partner },
           payload: { name: 'p' },
         });
@@ -320,7 +362,7 @@ describe('HTTP conventions (API.md)', () => {
     ])('refuses a key %s with 400', async (_why, badKey) => {
       const res = await call(app, {
         method: 'POST',
-        url: '/__fixtures/echo',
+        url: '/v1/platform/__fixtures/echo',
         headers: { 'idempotency-key': badKey },
         payload: { name: 'a' },
       });
@@ -331,17 +373,17 @@ describe('HTTP conventions (API.md)', () => {
       const db = app.get(DataSource);
       const expired = key();
       const abandoned = key();
-      // Unauthenticated calls are keyed by IP (principalKey); inject() comes from 127.0.0.1.
+      // Keys are kept per principal (principalKey): these calls come from the platform caller `conventions`.
       await db.query(
         `INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, state, response_status, response_body, response_content_type, created_at, expires_at)
-         VALUES ('ip:127.0.0.1', ?, REPEAT('0', 64), 'COMPLETED', 201, '{}', 'application/json', NOW(3) - INTERVAL 25 HOUR, NOW(3) - INTERVAL 1 HOUR),
-                ('ip:127.0.0.1', ?, REPEAT('0', 64), 'IN_FLIGHT', NULL, NULL, NULL, NOW(3) - INTERVAL 11 MINUTE, NOW(3) + INTERVAL 1 HOUR)`,
+         VALUES ('platform:conventions', ?, REPEAT('0', 64), 'COMPLETED', 201, '{}', 'application/json', NOW(3) - INTERVAL 25 HOUR, NOW(3) - INTERVAL 1 HOUR),
+                ('platform:conventions', ?, REPEAT('0', 64), 'IN_FLIGHT', NULL, NULL, NULL, NOW(3) - INTERVAL 11 MINUTE, NOW(3) + INTERVAL 1 HOUR)`,
         [expired, abandoned],
       );
       for (const k of [expired, abandoned]) {
         const res = await call(app, {
           method: 'POST',
-          url: '/__fixtures/echo',
+          url: '/v1/platform/__fixtures/echo',
           headers: { 'idempotency-key': k },
           payload: { name: 'fresh' },
         });
@@ -368,8 +410,8 @@ describe('HTTP conventions (API.md)', () => {
 
     it('runs every request without a key', async () => {
       const before = calls().echo ?? 0;
-      await call(app, { method: 'POST', url: '/__fixtures/echo', payload: { name: 'n' } });
-      await call(app, { method: 'POST', url: '/__fixtures/echo', payload: { name: 'n' } });
+      await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: { name: 'n' } });
+      await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: { name: 'n' } });
       expect(calls().echo).toBe(before + 2);
     });
   });
@@ -380,7 +422,7 @@ describe('HTTP conventions (API.md)', () => {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const url: string = `/__fixtures/items?limit=3${cursor ? `&cursor=${cursor}` : ''}`;
+        const url: string = `/v1/platform/__fixtures/items?limit=3${cursor ? `&cursor=${cursor}` : ''}`;
         const res = await call(app, { method: 'GET', url });
         expect(res.statusCode).toBe(200);
         const body = res.json();
@@ -393,26 +435,26 @@ describe('HTTP conventions (API.md)', () => {
     });
 
     it('defaults to 100 items and answers nextCursor null on the last page', async () => {
-      const res = await call(app, { method: 'GET', url: '/__fixtures/items' });
+      const res = await call(app, { method: 'GET', url: '/v1/platform/__fixtures/items' });
       expect(res.json()).toMatchObject({ nextCursor: null });
       expect(res.json().data).toHaveLength(7);
     });
 
     it.each(['0', '501', 'abc', '2.5', '-1'])('answers limit=%s with 400', async (limit) => {
-      const res = await call(app, { method: 'GET', url: `/__fixtures/items?limit=${limit}` });
+      const res = await call(app, { method: 'GET', url: `/v1/platform/__fixtures/items?limit=${limit}` });
       expect(expectProblem(res, 400, 'validation-failed').errors[0].field).toBe('limit');
     });
 
     it('answers a cursor it did not issue with 400', async () => {
       const forged = Buffer.from(JSON.stringify({ v: 1, after: '1 OR 1=1' })).toString('base64url');
       for (const cursor of ['not-a-cursor', forged]) {
-        const res = await call(app, { method: 'GET', url: `/__fixtures/items?cursor=${cursor}` });
+        const res = await call(app, { method: 'GET', url: `/v1/platform/__fixtures/items?cursor=${cursor}` });
         expectProblem(res, 400, 'bad-request');
       }
     });
 
     it('rejects unknown query parameters', async () => {
-      const res = await call(app, { method: 'GET', url: '/__fixtures/items?limit=2&sort=desc' });
+      const res = await call(app, { method: 'GET', url: '/v1/platform/__fixtures/items?limit=2&sort=desc' });
       expect(expectProblem(res, 400, 'validation-failed').errors).toEqual([{ field: 'sort', message: 'is not an accepted field' }]);
     });
   });
@@ -434,7 +476,7 @@ describe('rate limiting', () => {
   });
 
   const whoami = (app: NestFastifyApplication, principal: string) =>
-    call(app, { method: 'GET', url: '/__fixtures/whoami', headers: { 'x-test-principal': principal } });
+    call(app, { method: 'GET', url: '/v1/platform/__fixtures/whoami', headers: { 'x-test-principal': principal } });
 
   it('answers 429 problem+json with retry-after once the limit is used', async () => {
     const principal = `BANK_${randomUUID().slice(0, 8)}`;
@@ -465,11 +507,15 @@ describe('rate limiting', () => {
     const busy = `BANK_${randomUUID().slice(0, 8)}`;
     const calm = `BANK_${randomUUID().slice(0, 8)}`;
     expect((await whoami(a, busy)).statusCode).toBe(200);
-    expect((await call(a, { method: 'GET', url: '/__fixtures/items', headers: { 'x-test-principal': busy } })).statusCode).toBe(200);
+    expect((await call(a, { method: 'GET', url: '/v1/platform/__fixtures/items', headers: { 'x-test-principal': busy } })).statusCode).toBe(
+      200,
+    );
     expect((await whoami(a, busy)).statusCode).toBe(200);
-    expect((await call(a, { method: 'GET', url: '/__fixtures/items', headers: { 'x-test-principal': busy } })).statusCode).toBe(429);
+    expect((await call(a, { method: 'GET', url: '/v1/platform/__fixtures/items', headers: { 'x-test-principal': busy } })).statusCode).toBe(
+      429,
+    );
     const res = await whoami(a, calm);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ principal: { type: 'partner', id: calm } });
+    expect(res.json()).toEqual({ principal: { type: 'platform', id: calm, roles: ['platform'] } });
   });
 });

@@ -1,6 +1,7 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 
 import { startConventionsApp } from '../support/fixtures/conventions-fixture.module';
+import { platformToken } from '../support/partner-client';
 
 /**
  * A server fault from MariaDB is logged without the values of its statement: mysql2 fills them into `sql`, TypeORM
@@ -31,8 +32,12 @@ describe('server-fault logs', () => {
       .getInstance()
       .inject({
         method: 'POST',
-        url: '/__fixtures/sql-fault',
-        headers: { 'content-type': 'application/json', 'x-request-id': 'sql-fault-1' },
+        url: '/v1/platform/__fixtures/sql-fault',
+        headers: {
+          'content-type': 'application/json',
+          'x-request-id': 'sql-fault-1',
+          authorization: `Bearer ${platformToken(['platform'])}`,
+        },
         payload: JSON.stringify({ name: value }),
       });
     expect(res.statusCode).toBe(500);

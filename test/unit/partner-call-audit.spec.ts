@@ -1,5 +1,6 @@
 import { FastifyReply, FastifyRequest } from 'fastify';
 
+import { AppConfigService } from '../../src/infra/config/app-config';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { AuditEntryInput } from '../../src/modules/audit/audit-entry';
 import { PartnerCallAudit, PartnerCallRecord } from '../../src/modules/auth/partner-call.audit';
@@ -20,7 +21,8 @@ describe('PartnerCallAudit and PartnerCallRecord', () => {
   const setup = () => {
     const appended: AuditEntryInput[] = [];
     const writer = { append: async (e: AuditEntryInput) => void appended.push(e) } as unknown as AuditWriter;
-    return { appended, hook: new PartnerCallAudit(writer) };
+    const config = { values: { http: { anonymousRateLimit: { limit: 60, windowSeconds: 60 } } } } as AppConfigService;
+    return { appended, hook: new PartnerCallAudit(writer, config) };
   };
 
   it('builds the same entry the hook writes, and the hook skips it once committed for that status', async () => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 import { z } from 'zod';
@@ -35,6 +36,37 @@ const processCount = z.preprocess(
 /** 5 or 6 cron fields (seconds optional) of the characters cron patterns use; BullMQ parses it when scheduling. */
 const CRON = /^(\S+\s+){4,5}\S+$/;
 
+/** proxy-addr's named ranges (127.0.0.0/8 and ::1; link-local; unique-local and RFC 1918), handy for a local proxy. */
+const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** One trusted proxy: an IPv4 or IPv6 address, a CIDR range, or one of proxy-addr's named ranges. */
+function isProxyAddress(entry: string): boolean {
+  if (NAMED_PROXY_RANGES.includes(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (!family || rest.length) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * Which hops may tell the client's address in X-Forwarded-For: `false` (none: the socket address is the client's),
+ * a hop count, or the proxies' addresses/CIDRs. `true` (trust every hop) is refused: any client could then choose its
+ * own address, escaping per-address limits and forging `clientIp` in the audit trail.
+ */
+const trustProxy = z.unknown().transform((v, ctx): false | number | string[] => {
+  if (v === false || v === 'false' || v === 0 || v === '0') return false;
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 32) return v;
+  if (typeof v === 'string' && /^\s*\d+\s*$/.test(v) && Number(v) <= 32) return Number(v);
+  const entries = typeof v === 'string' ? v.split(',').map((entry) => entry.trim()) : v;
+  if (Array.isArray(entries) && entries.length && entries.every((e) => typeof e === 'string' && isProxyAddress(e))) return entries;
+  const refused = v === true || v === 'true' ? ' (true would let any client choose its own address)' : '';
+  ctx.addIssue({
+    code: 'custom',
+    message: `must be false, a hop count (1-32), or a comma-separated list of proxy addresses or CIDR ranges${refused}`,
+  });
+  return z.NEVER;
+});
+
 /** The whole configuration of the gateway; every value is validated before any module starts. */
 export const appConfigSchema = z
   .object({
@@ -61,10 +93,18 @@ export const appConfigSchema = z
     }),
     redis: z.object({ allowEvictingPolicy: flag }),
     http: z.object({
-      trustProxy: flag,
+      trustProxy,
       rateLimit: z.object({
         limit: z.coerce.number().int().positive(),
         windowSeconds: z.coerce.number().int().positive(),
+      }),
+      /**
+       * Failed requests of callers without a credential, per client address, before authentication
+       * (rate-limit/anonymous-limit.ts). Kept in every environment: config/test.json must not raise it.
+       */
+      anonymousRateLimit: z.object({
+        limit: z.coerce.number().int().min(1).max(100_000),
+        windowSeconds: z.coerce.number().int().min(1).max(3600),
       }),
       idempotencyTtlHours: z.coerce.number().int().min(24, 'must be at least 24 (API.md keeps keys 24 h)'),
     }),
@@ -202,6 +242,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   TRUST_PROXY: 'http.trustProxy',
   RATE_LIMIT: 'http.rateLimit.limit',
   RATE_LIMIT_WINDOW_SECONDS: 'http.rateLimit.windowSeconds',
+  ANONYMOUS_RATE_LIMIT: 'http.anonymousRateLimit.limit',
+  ANONYMOUS_RATE_LIMIT_WINDOW_SECONDS: 'http.anonymousRateLimit.windowSeconds',
   IDEMPOTENCY_TTL_HOURS: 'http.idempotencyTtlHours',
   BULK_MAX_LINES: 'bulk.maxLines',
   OUTBOX_RELAY_INTERVAL_MS: 'outbox.relayIntervalMs',

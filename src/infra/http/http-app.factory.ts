@@ -11,6 +11,8 @@ import { AppConfig } from '../config/app-config';
 import { setupOpenApi } from '../ops/openapi';
 import { BODY_LIMIT, BULK_BODY_LIMIT, isBulkRoute } from './body-limits';
 import { ProblemDetailsFilter } from './problem-details.filter';
+import { AnonymousRateLimit } from './rate-limit/anonymous-limit';
+import { refuseNonOriginForm } from './request-target';
 import { createValidationPipe } from './validation';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -57,15 +59,29 @@ export async function securityHeaders(): Promise<Array<[string, string]>> {
 }
 
 /**
+ * Fastify's trustProxy from TRUST_PROXY (app-config.ts). A hop count becomes the function Fastify itself would make of
+ * it (the nearest `hops` addresses are proxies); Nest's adapter types accept no number.
+ */
+function trustedProxies(setting: AppConfig['http']['trustProxy']) {
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+}
+
+/**
  * Builds the HTTP application with the conventions of API.md applied once for every module:
- * request ids, body limits, NDJSON bodies, security headers (securityHeaders), validation and problem+json errors.
+ * request ids, body limits, NDJSON bodies, security headers (securityHeaders), validation and problem+json errors,
+ * and the edge checks that run before authentication, in this order: origin-form targets only (request-target.ts),
+ * then the per-address limit on callers without a credential (rate-limit/anonymous-limit.ts).
  */
 export async function createHttpApp(module: DynamicModule, config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     genReqId: requestIdOf,
     requestIdHeader: false,
     bodyLimit: BULK_BODY_LIMIT,
-    trustProxy: config.http.trustProxy,
+    trustProxy: trustedProxies(config.http.trustProxy),
+    // No implicit HEAD routes: Fastify would answer HEAD by running the GET handler and dropping the body, and some
+    // GETs have effects (a partner's referral fetch records a disclosure and moves READY → DELIVERED). No client of
+    // API.md needs HEAD; turning it off for the whole app means a future GET with effects cannot be reached by HEAD.
+    exposeHeadRoutes: false,
     // Fastify logs through nestjs-pino instead.
     logger: false,
   });
@@ -84,7 +100,10 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     reply.header('x-request-id', request.id);
     // Set on the raw response as helmet itself does (a route's own value for one of them still wins).
     for (const [name, value] of security) reply.raw.setHeader(name, value);
+    return refuseNonOriginForm(request, reply);
   });
+  // Before the authentication hook (added by AuthHooks once Nest starts): a blocked address costs no token check.
+  new AnonymousRateLimit(config).install(fastify);
 
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 
 import { HttpException } from '@nestjs/common';
+import { FastifyReply } from 'fastify';
 
 import { DomainError, FieldError } from '../../common/errors';
 
@@ -139,4 +140,10 @@ export function toProblem(exception: unknown, instance: string): MappedProblem {
   }
 
   return { problem: fromKnown(INTERNAL, 500, instance), headers: {}, serverFault: true };
+}
+
+/** Answers a client error from a Fastify hook (before Nest runs) with the problem+json the global filter would give. */
+export function replyWithProblem(reply: FastifyReply, error: DomainError, instance: string): FastifyReply {
+  const { problem, headers } = toProblem(error, instance);
+  return reply.status(problem.status).headers(headers).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }

@@ -36,7 +36,7 @@ export class AuthHooks implements OnModuleInit {
     });
     fastify.addHook('onSend', async (request, reply, payload) => {
       // Token responses and token errors alike, problem+json ones (413, 429) included, must never be cached.
-      if (request.url.split('?')[0] === '/oauth/token') reply.header('cache-control', 'no-store');
+      if (request.routeOptions.url === '/oauth/token') reply.header('cache-control', 'no-store');
       return this.partnerCalls.onSend(request, reply, payload);
     });
   }

@@ -1,9 +1,11 @@
-import { createParamDecorator, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { createParamDecorator, ExecutionContext, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 
+import { AppConfigService } from '../../infra/config/app-config';
 import { AuditWriter } from '../audit/audit.writer';
 import { AuditEntryInput, AuditOutcome } from '../audit/audit-entry';
-import { isPartnerPath } from './auth-context';
+import { ANONYMOUS_TALLY_MAX_ADDRESSES, AnonymousCallTally } from './anonymous-calls.tally';
+import { isPartnerCall } from './auth-context';
 
 const unavailable = (instance: string) =>
   JSON.stringify({
@@ -74,24 +76,78 @@ export const PartnerCall = createParamDecorator(
  * entry cannot be written the answer is replaced by a 503: a partner call that left no trace must not deliver data.
  * Only the route template, method and path parameters are recorded: never the body, query or headers. A call whose
  * handler already committed the entry for exactly this status (PartnerCallRecord) is not written twice.
+ *
+ * Failed calls without a partner credential deliver nothing and are aggregated instead (AnonymousCallTally): the first
+ * of an address in a window is written as above, the rest are counted and written as one entry when the window ends
+ * (every ANONYMOUS_RATE_LIMIT_WINDOW_SECONDS, and when the process stops).
  */
 @Injectable()
-export class PartnerCallAudit {
+export class PartnerCallAudit implements OnModuleDestroy {
   private readonly logger = new Logger(PartnerCallAudit.name);
+  private readonly tally = new AnonymousCallTally();
+  private readonly windowMs: number;
+  /** Aggregated entries a failed flush could not write, tried again with the next one. */
+  private unwritten: AuditEntryInput[] = [];
+  private timer?: NodeJS.Timeout;
 
-  constructor(private readonly audit: AuditWriter) {}
+  constructor(
+    private readonly audit: AuditWriter,
+    config: AppConfigService,
+  ) {
+    this.windowMs = config.values.http.anonymousRateLimit.windowSeconds * 1000;
+  }
 
   async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    if (!isPartnerPath(request.url)) return payload;
+    if (!isPartnerCall(request)) return payload;
     const status = reply.statusCode;
     if (committedCalls.get(request) === status) return payload;
+    const entry = partnerCallEntry(request, status);
+    const anonymous = entry.actorId === 'anonymous' && status >= 400;
+    if (anonymous && this.suppressed(entry, status)) return payload;
     try {
-      await this.audit.append(partnerCallEntry(request, status));
+      await this.audit.append(entry);
       return payload;
     } catch (error) {
+      if (anonymous) this.tally.forget(entry.clientIp!);
       this.logger.error({ requestId: request.id, err: (error as Error).message }, 'partner call could not be audited');
       reply.code(503).header('content-type', 'application/problem+json').header('retry-after', '5');
       return unavailable(request.id);
     }
+  }
+
+  /** Writes the aggregated entries of the window that ends now (the timer's work; tests call it directly). */
+  async flushAnonymousTallies(): Promise<void> {
+    const entries = [...this.unwritten, ...this.tally.drain()];
+    this.unwritten = [];
+    try {
+      if (entries.length) await this.audit.appendMany(entries);
+    } catch (error) {
+      // Kept for the next window (bounded: a database down for long loses the oldest counts, and says so).
+      this.unwritten = entries.slice(-ANONYMOUS_TALLY_MAX_ADDRESSES);
+      this.logger.error(
+        { err: (error as Error).message, entries: entries.length, dropped: entries.length - this.unwritten.length },
+        'aggregated anonymous partner calls could not be audited; retrying with the next window',
+      );
+    }
+    // Idle until the next anonymous failure starts a window again.
+    if (this.timer && this.tally.size === 0 && this.unwritten.length === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flushAnonymousTallies();
+  }
+
+  private suppressed(entry: AuditEntryInput, status: number): boolean {
+    const suppressed = this.tally.suppress(entry.clientIp!, status, entry.resourceId!);
+    if (!this.timer && this.tally.size > 0) {
+      this.timer = setInterval(() => void this.flushAnonymousTallies(), this.windowMs);
+      this.timer.unref();
+    }
+    return suppressed;
   }
 }

@@ -2,13 +2,13 @@ import { Injectable, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import * as jwt from 'jsonwebtoken';
 
-import { ForbiddenError } from '../../common/errors';
+import { ForbiddenError, NotFoundError } from '../../common/errors';
 import { Principal } from '../../common/principal';
 import { AppConfigService } from '../../infra/config/app-config';
 import { PartnerScope } from '../partners/partner';
 import { PartnerDirectory } from '../partners/partner-directory';
 import { KEY_CACHE_TTL_MS, SigningService } from '../signing/signing.service';
-import { PlatformRole, routeGroupOf } from './auth-context';
+import { PlatformRole, routeAccessOf } from './auth-context';
 import { AuthenticationRequiredError } from './auth-errors';
 import { CLOCK_SKEW_SECONDS, PlatformJwtVerifier, platformPrincipal, TokenRefused } from './platform-jwt.verifier';
 import { challenge } from './platform-roles.guard';
@@ -33,7 +33,8 @@ type VerifiedToken =
  * Establishes `request.principal` from the bearer token, in a Fastify onRequest hook: before every Nest guard, so the
  * rate limiter (an APP_GUARD keyed by the principal) and everything after it see who calls. The token's issuer picks
  * the verifier (gateway access token or platform JWT); each verifier then checks everything itself. Route groups
- * (auth-context.ts) are closed to anyone but their principal here; guards on each route narrow roles and scopes.
+ * (auth-context.ts) are closed to anyone but their principal here, and routes listed nowhere to everyone; guards on
+ * each route narrow roles and scopes.
  */
 @Injectable()
 export class RequestAuthenticator {
@@ -52,14 +53,20 @@ export class RequestAuthenticator {
   }
 
   async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const group = routeGroupOf(request.url);
+    const access = routeAccessOf(request);
+    if (access === 'closed') {
+      // A route in no group and not listed as public: a programming mistake, refused rather than left open.
+      this.logger.error({ requestId: request.id, route: request.routeOptions.url }, 'route is in no route group and not public: refused');
+      throw new NotFoundError();
+    }
+    const group = access === 'public' || access === 'unrouted' ? undefined : access;
     const header = request.headers.authorization;
     if (header !== undefined) {
       const token = BEARER.exec(header)?.[1];
       if (!token) request.authFailure = 'The Authorization header is not a bearer token';
       else {
         try {
-          request.principal = await this.authenticate(token, group?.principal);
+          request.principal = await this.authenticate(token, group);
         } catch (error) {
           if (!(error instanceof TokenRefused)) {
             this.logger.error({ requestId: request.id, err: (error as Error).message }, 'token verification failed');
@@ -72,7 +79,7 @@ export class RequestAuthenticator {
     if (!group) return;
     const principal = request.principal;
     if (!principal) throw challenge(reply, new AuthenticationRequiredError(request.authFailure));
-    if (principal.type !== group.principal) throw new ForbiddenError('This credential may not use this resource');
+    if (principal.type !== group) throw new ForbiddenError('This credential may not use this resource');
   }
 
   /**
