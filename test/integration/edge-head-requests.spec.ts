@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { dataSourceOf, startHttpApp } from '../support/app';
 import { BankClient, inject } from '../support/partner-client';
+import { rowKey as key } from '../support/public-ids';
 import { applyAfterPrescreen, createProduct, registerPartner, userIds } from '../support/referral-flow';
 
 /**
@@ -18,7 +19,6 @@ describe('HEAD requests', () => {
   let bank: BankClient;
   let token: string;
   let ref: string;
-  const key = (publicId: string) => publicId.slice(4);
 
   beforeAll(async () => {
     api = await startHttpApp();
