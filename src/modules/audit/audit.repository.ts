@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Readable, Transform } from 'node:stream';
+
+import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
 import { BadRequestError } from '../../common/errors';
@@ -32,9 +34,29 @@ export interface AuditSearchFilters {
   partnerCode?: string;
   subjectUserHash?: string;
   action?: string;
+  /** Actions starting with this text, which ends with '.' (`action=partner_api.*` → 'partner_api.'). */
+  actionPrefix?: string;
+  outcome?: AuditOutcome;
+  /** Inclusive. */
   from?: Date;
+  /** Exclusive. */
   to?: Date;
 }
+
+/**
+ * Rows of one search read from a database cursor. `close` must be called when the reader is done with them: after
+ * the last row it returns the connection to the pool, before it (the reader went away) it stops the query.
+ */
+export interface AuditEventStream {
+  rows: Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * How long the server waits on a client that does not read (MariaDB's default is 60 s). An export's reader is an HTTP
+ * client behind back-pressure, so a slow download must not make the server drop the cursor half-way.
+ */
+const EXPORT_NET_WRITE_TIMEOUT_SECONDS = 3600;
 
 const ENTRY_COLUMNS = `occurred_at, actor_type, actor_id, action, resource_type, resource_id, subject_user_hash,
   partner_code, request_id, client_ip, outcome, http_status, details`;
@@ -89,6 +111,8 @@ export function decodeCursor(cursor: string): number {
 /** All SQL of the audit log: inbox appends, chaining, verification reads, checkpoints and search. */
 @Injectable()
 export class AuditRepository {
+  private readonly logger = new Logger(AuditRepository.name);
+
   constructor(private readonly dataSource: DataSource) {}
 
   /** One multi-row INSERT; the time is the database's, so every process agrees on one clock. */
@@ -223,31 +247,95 @@ export class AuditRepository {
     }));
   }
 
-  /** Compliance search: every filter optional, keyset pagination on seq (stable, creation order). */
-  async search(
-    filters: AuditSearchFilters,
-    page: { limit: number; cursor?: string },
-  ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
+  /**
+   * The one SELECT behind search, export and their EXPLAIN test: every filter is an equality or a range on an
+   * indexed column, ordered by seq (docs/AUDIT.md lists the index each shape uses). An action prefix is the range
+   * [prefix, prefix with its final '.' raised to '/'), which the (action, seq) index serves and LIKE's escaping
+   * cannot get wrong (actions contain '_').
+   */
+  searchSql(filters: AuditSearchFilters, page: { afterSeq?: number; limit?: number } = {}): { sql: string; params: unknown[] } {
     const where: string[] = [];
     const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
+    const add = (sql: string, ...values: unknown[]) => {
       where.push(sql);
-      params.push(value);
+      params.push(...values);
     };
     if (filters.actorType) add('actor_type = ?', filters.actorType);
     if (filters.actorId) add('actor_id = ?', filters.actorId);
     if (filters.partnerCode) add('partner_code = ?', filters.partnerCode);
     if (filters.subjectUserHash) add('subject_user_hash = ?', filters.subjectUserHash);
     if (filters.action) add('action = ?', filters.action);
+    if (filters.actionPrefix) add('action >= ? AND action < ?', filters.actionPrefix, `${filters.actionPrefix.slice(0, -1)}/`);
+    if (filters.outcome) add('outcome = ?', filters.outcome);
     if (filters.from) add('occurred_at >= ?', filters.from);
     if (filters.to) add('occurred_at < ?', filters.to);
-    if (page.cursor) add('seq > ?', decodeCursor(page.cursor));
-    const rows = await this.dataSource.query(
-      `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events
-        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`,
-      [...params, page.limit + 1],
-    );
+    if (page.afterSeq !== undefined) add('seq > ?', page.afterSeq);
+    let sql = `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    if (page.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(page.limit);
+    }
+    return { sql, params };
+  }
+
+  /** Compliance search: every filter optional, keyset pagination on seq (stable, chain order). */
+  async search(
+    filters: AuditSearchFilters,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
+    const afterSeq = page.cursor ? decodeCursor(page.cursor) : undefined;
+    const { sql, params } = this.searchSql(filters, { afterSeq, limit: page.limit + 1 });
+    const rows = await this.dataSource.query(sql, params);
     const data = (rows as Parameters<typeof toEvent>[0][]).slice(0, page.limit).map(toEvent);
     return { data, nextCursor: rows.length > page.limit ? encodeCursor(data[data.length - 1].seq) : null };
+  }
+
+  /**
+   * Every event of a search, read from a server-side cursor on a connection of its own: mysql2 pauses the socket when
+   * `rows` is not read (back-pressure reaches the server), so memory stays constant however many rows match.
+   * `close()` before the end — the reader went away — closes that connection and kills its thread: destroying the stream alone
+   * would let the driver read the rest of the result to discard it, and the SELECT would run to its end.
+   */
+  async openSearchStream(filters: AuditSearchFilters): Promise<AuditEventStream> {
+    const runner = this.dataSource.createQueryRunner();
+    const connection = (await runner.connect()) as { threadId: number; destroy(): void };
+    let raw: Readable;
+    try {
+      await runner.query('SET SESSION net_write_timeout = ?', [EXPORT_NET_WRITE_TIMEOUT_SECONDS]);
+      const { sql, params } = this.searchSql(filters);
+      // The query's own errors reach the reader through the stream; this listener only keeps an error after an
+      // abort (the connection is gone by then) from being an unhandled 'error' event.
+      raw = await runner.stream(sql, params, undefined, () => undefined);
+    } catch (error) {
+      await runner.release();
+      throw error;
+    }
+    const rows = new Transform({
+      objectMode: true,
+      transform: (row: Parameters<typeof toEvent>[0], _encoding, done) => done(null, toEvent(row)),
+    });
+    raw.on('error', (error) => rows.destroy(error));
+    raw.pipe(rows);
+    let closed = false;
+    return {
+      rows,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        raw.unpipe(rows);
+        if (raw.readableEnded) {
+          await runner.query('SET SESSION net_write_timeout = DEFAULT').catch(() => connection.destroy());
+          await runner.release();
+          return;
+        }
+        raw.destroy();
+        connection.destroy(); // out of the pool: it may still be mid-result
+        await runner.release();
+        await this.dataSource.query(`KILL CONNECTION ${Number(connection.threadId)}`).catch((error: { errno?: number }) => {
+          // 1094: the thread is already gone, as it is once the server noticed the closed socket.
+          if (error.errno !== 1094) this.logger.warn(`could not kill an abandoned export query: ${String(error)}`);
+        });
+      },
+    };
   }
 }

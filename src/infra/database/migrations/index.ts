@@ -12,6 +12,7 @@ import { ReferralSla1763800910000 } from './1763800910000-referral-sla';
 import { OffersWriteCost1763801000000 } from './1763801000000-offers-write-cost';
 import { ReferralApplyRequest1763801100000 } from './1763801100000-referral-apply-request';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
+import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   OffersWriteCost1763801000000,
   ReferralApplyRequest1763801100000,
   PartnerDelinquencyReports1763801250000,
+  AuditSearchIndexes1763801510000,
 ];
