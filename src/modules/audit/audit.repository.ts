@@ -52,6 +52,11 @@ export interface AuditEventStream {
   close(): Promise<void>;
 }
 
+export interface SeqRange {
+  lo: number;
+  hi: number;
+}
+
 /**
  * How long the server waits on a client that does not read (MariaDB's default is 60 s). An export's reader is an HTTP
  * client behind back-pressure, so a slow download must not make the server drop the cursor half-way.
@@ -249,11 +254,14 @@ export class AuditRepository {
 
   /**
    * The one SELECT behind search, export and their EXPLAIN test: every filter is an equality or a range on an
-   * indexed column, ordered by seq (docs/AUDIT.md lists the index each shape uses). An action prefix is the range
+   * indexed column, ordered by seq (docs/AUDIT.md shows the plan of each). An action prefix is the range
    * [prefix, prefix with its final '.' raised to '/'), which the (action, seq) index serves and LIKE's escaping
-   * cannot get wrong (actions contain '_').
+   * cannot get wrong (actions contain '_'). `seqRange` is the time window's seq span (timeWindowSeqs).
    */
-  searchSql(filters: AuditSearchFilters, page: { afterSeq?: number; limit?: number } = {}): { sql: string; params: unknown[] } {
+  searchSql(
+    filters: AuditSearchFilters,
+    page: { afterSeq?: number; limit?: number; seqRange?: SeqRange } = {},
+  ): { sql: string; params: unknown[] } {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, ...values: unknown[]) => {
@@ -269,13 +277,58 @@ export class AuditRepository {
     if (filters.outcome) add('outcome = ?', filters.outcome);
     if (filters.from) add('occurred_at >= ?', filters.from);
     if (filters.to) add('occurred_at < ?', filters.to);
+    if (page.seqRange) add('seq BETWEEN ? AND ?', page.seqRange.lo, page.seqRange.hi);
     if (page.afterSeq !== undefined) add('seq > ?', page.afterSeq);
-    let sql = `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    // An action prefix spans several (action, seq) runs, so that index cannot give seq order, and the optimiser, which
+    // assumes matches are spread evenly, then prefers walking the primary key in order and filtering — through the
+    // whole table when the prefix is rare. Taking the prefix's range and sorting only its rows is bounded by the matches.
+    const hint = filters.actionPrefix && !page.seqRange ? ' IGNORE INDEX FOR ORDER BY (PRIMARY)' : '';
+    let sql = `SELECT seq, ${ENTRY_COLUMNS}, prev_hash, hash FROM audit_events${hint}`;
+    sql += `${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
     if (page.limit !== undefined) {
       sql += ' LIMIT ?';
       params.push(page.limit);
     }
     return { sql, params };
+  }
+
+  /** The covering-index query behind timeWindowSeqs (exported for the EXPLAIN test). */
+  timeWindowSql(filters: Pick<AuditSearchFilters, 'from' | 'to'>): { sql: string; params: unknown[] } {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filters.from) {
+      where.push('occurred_at >= ?');
+      params.push(filters.from);
+    }
+    if (filters.to) {
+      where.push('occurred_at < ?');
+      params.push(filters.to);
+    }
+    return { sql: `SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events WHERE ${where.join(' AND ')}`, params };
+  }
+
+  /**
+   * The lowest and highest seq of the events in a time window, or null when it holds none. seq follows occurred_at
+   * only roughly (a late commit is chained after younger entries), so the window cannot be turned into seqs by
+   * guessing; this reads them from the (occurred_at, seq) index alone. The search then walks the primary key (or a
+   * filter's index) over just that span in seq order, where the optimiser would otherwise walk the primary key from
+   * the first seq, its estimate assuming the window is spread evenly over the whole trail.
+   */
+  async timeWindowSeqs(filters: Pick<AuditSearchFilters, 'from' | 'to'>, q: Queryable = this.dataSource): Promise<SeqRange | null> {
+    const { sql, params } = this.timeWindowSql(filters);
+    const [row]: { lo: string | null; hi: string | null }[] = await q.query(sql, params);
+    return row?.lo == null || row.hi == null ? null : { lo: Number(row.lo), hi: Number(row.hi) };
+  }
+
+  /** The statement a search runs (its time window resolved to seqs first); null when the window holds no event. */
+  async searchStatement(
+    filters: AuditSearchFilters,
+    page: { afterSeq?: number; limit?: number },
+    q: Queryable = this.dataSource,
+  ): Promise<{ sql: string; params: unknown[] } | null> {
+    if (!filters.from && !filters.to) return this.searchSql(filters, page);
+    const seqRange = await this.timeWindowSeqs(filters, q);
+    return seqRange ? this.searchSql(filters, { ...page, seqRange }) : null;
   }
 
   /** Compliance search: every filter optional, keyset pagination on seq (stable, chain order). */
@@ -284,8 +337,9 @@ export class AuditRepository {
     page: { limit: number; cursor?: string },
   ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
     const afterSeq = page.cursor ? decodeCursor(page.cursor) : undefined;
-    const { sql, params } = this.searchSql(filters, { afterSeq, limit: page.limit + 1 });
-    const rows = await this.dataSource.query(sql, params);
+    const statement = await this.searchStatement(filters, { afterSeq, limit: page.limit + 1 });
+    if (!statement) return { data: [], nextCursor: null };
+    const rows = await this.dataSource.query(statement.sql, statement.params);
     const data = (rows as Parameters<typeof toEvent>[0][]).slice(0, page.limit).map(toEvent);
     return { data, nextCursor: rows.length > page.limit ? encodeCursor(data[data.length - 1].seq) : null };
   }
@@ -302,7 +356,8 @@ export class AuditRepository {
     let raw: Readable;
     try {
       await runner.query('SET SESSION net_write_timeout = ?', [EXPORT_NET_WRITE_TIMEOUT_SECONDS]);
-      const { sql, params } = this.searchSql(filters);
+      // An empty time window reads no rows (seq BETWEEN 1 AND 0) but still answers an empty export.
+      const { sql, params } = (await this.searchStatement(filters, {}, runner)) ?? this.searchSql(filters, { seqRange: { lo: 1, hi: 0 } });
       // The query's own errors reach the reader through the stream; this listener only keeps an error after an
       // abort (the connection is gone by then) from being an unhandled 'error' event.
       raw = await runner.stream(sql, params, undefined, () => undefined);
