@@ -172,7 +172,7 @@ describe('compliance API', () => {
     const [{ t }]: { t: Date }[] = await db.query('SELECT NOW(3) AS t');
     await eventually(async () => ((await db.query('SELECT NOW(3) AS t')) as { t: Date }[])[0].t > t, 2000, 5);
     await writer.appendMany(entries.slice(4));
-    await chainer.drain();
+    await chainAll();
     const res = await get('/v1/compliance/audit-events?action=cq_spec.*&limit=500');
     expect(res.statusCode).toBe(200);
     seeded = res.json().data;
@@ -182,6 +182,16 @@ describe('compliance API', () => {
   afterAll(async () => {
     await api?.close();
   });
+
+  /**
+   * Chains every pending entry. drain() stops as soon as another chainer holds the head (SKIP LOCKED), which a worker
+   * left running by another spec of the run may do; the inbox being empty is what these tests need.
+   */
+  const chainAll = () =>
+    eventually(async () => {
+      await chainer.drain();
+      return (await repository.inboxSize()) === 0;
+    }, 30_000);
 
   /** Every page of a search, following nextCursor. */
   async function allPages(query: string, limit = 2): Promise<EventView[]> {
@@ -230,7 +240,7 @@ describe('compliance API', () => {
           outcome: 'FAILURE' as const,
         })),
       );
-      await chainer.drain();
+      await chainAll();
     })());
 
   describe('access', () => {
@@ -349,7 +359,7 @@ describe('compliance API', () => {
           details: { i },
         })),
       );
-      await chainer.drain();
+      await chainAll();
       const first = (await get('/v1/compliance/audit-events?action=cq_bulk.x')).json();
       expect(first.data).toHaveLength(100);
       const rest = (await get(`/v1/compliance/audit-events?action=cq_bulk.x&cursor=${first.nextCursor}`)).json();
@@ -572,7 +582,7 @@ describe('compliance API', () => {
     let k: number;
 
     beforeAll(async () => {
-      await chainer.drain();
+      await chainAll();
       await api.get(AuditCheckpointer).checkpoint();
       k = (await repository.head()).seq - 3;
     });
@@ -679,7 +689,7 @@ describe('compliance API', () => {
 
   describe('reading is audited', () => {
     const readsBy = async (actorId: string) => {
-      await chainer.drain();
+      await chainAll();
       const rows: Record<string, unknown>[] = await db.query(
         `SELECT actor_type, actor_id, action, subject_user_hash, outcome, http_status, request_id, details
            FROM audit_events WHERE action = 'compliance.read' AND actor_id = ? ORDER BY seq`,
