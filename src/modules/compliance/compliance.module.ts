@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+
+import { ComplianceAuditController } from './compliance-audit.controller';
+import { ComplianceAuditService } from './compliance-audit.service';
+import { ComplianceReadInterceptor } from './compliance-read.interceptor';
+
+/** The compliance officer's API under /v1/compliance: the audit trail's search, export and verification. */
+@Module({
+  controllers: [ComplianceAuditController],
+  providers: [ComplianceAuditService, ComplianceReadInterceptor],
+})
+export class ComplianceModule {}
