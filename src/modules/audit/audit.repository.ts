@@ -198,6 +198,33 @@ export class AuditRepository {
     return Number(rows[0].n);
   }
 
+  /**
+   * The chained events about one subject with one of `actions` on one of `resourceIds`, in seq order: what a
+   * compliance timeline matches its entries against. Served by idx_audit_subject; `limit` bounds a user with an
+   * unusually long trail (a referral fetched many times).
+   */
+  async subjectEventsOn(
+    subjectUserHash: string,
+    actions: string[],
+    resourceIds: string[],
+    limit: number,
+  ): Promise<Array<{ seq: number; occurredAt: Date; action: string; resourceType: string | null; resourceId: string | null }>> {
+    if (actions.length === 0 || resourceIds.length === 0) return [];
+    const rows: Array<{ seq: string; occurred_at: Date; action: string; resource_type: string | null; resource_id: string | null }> =
+      await this.dataSource.query(
+        `SELECT seq, occurred_at, action, resource_type, resource_id FROM audit_events
+          WHERE subject_user_hash = ? AND action IN (?) AND resource_id IN (?) ORDER BY seq LIMIT ?`,
+        [subjectUserHash, actions, resourceIds, limit],
+      );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      occurredAt: new Date(r.occurred_at),
+      action: r.action,
+      resourceType: r.resource_type,
+      resourceId: r.resource_id,
+    }));
+  }
+
   /** Events with fromSeq <= seq <= toSeq in seq order, at most `limit`. */
   async eventsBetween(q: Queryable, fromSeq: number, toSeq: number, limit: number): Promise<AuditEvent[]> {
     const rows = await q.query(
