@@ -151,3 +151,12 @@ export function parseVerifyRange(query: Record<string, unknown>): { from?: numbe
   if (from !== undefined && to !== undefined && to < from) q.fail('to', 'must not be below from');
   return q.done({ from, to });
 }
+
+/** `GET /v1/compliance/users/{userId}/timeline`: `limit` (1–500, default 100) and `cursor`; the user id is checked here too. */
+export function parseTimelinePage(userId: string, query: Record<string, unknown>): { limit: number; cursor?: string } {
+  const q = new QueryReader(query, ['limit', 'cursor']);
+  if (!USER_ID.test(userId)) q.fail('userId', 'must be 1-64 printable characters');
+  const limit = q.integer('limit', 1, MAX_PAGE_LIMIT, `must be an integer from 1 to ${MAX_PAGE_LIMIT}`) ?? DEFAULT_PAGE_LIMIT;
+  const cursor = q.matching('cursor', /^[A-Za-z0-9_-]{1,512}$/, 'is not a valid cursor');
+  return q.done({ limit, cursor });
+}
