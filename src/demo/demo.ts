@@ -1,3 +1,4 @@
+import { COMPLIANCE_STAGES } from './compliance-stages';
 import { REFERRAL_STAGES } from './referral-stages';
 
 /**
@@ -50,14 +51,14 @@ const checkReadiness: DemoStage = {
 const comingNext: DemoStage = {
   title: 'What the next steps add to this demo',
   async run(ctx) {
-    for (const line of ['overdue sharing with user notice, and compliance verifying the audit chain']) {
+    for (const line of ['overdue sharing with user notice']) {
       ctx.log(`- ${line}`);
     }
   },
 };
 
-/** The demo, in order. Later steps insert their stages before `comingNext` (and trim it). */
-export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, comingNext];
+/** The demo, in order. Later steps insert their stages before `comingNext` (and trim it); compliance stays last. */
+export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, comingNext, ...COMPLIANCE_STAGES];
 
 function createContext(baseUrl: string): DemoContext {
   return {

@@ -2,6 +2,7 @@ import { ApplicationsModule } from './applications/applications.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { CardProductsModule } from './card-products/card-products.module';
+import { ComplianceModule } from './compliance/compliance.module';
 import { CreditRecordsModule } from './credit-records/credit-records.module';
 import { DecisionsModule } from './decisions/decisions.module';
 import { DelinquenciesModule } from './delinquencies/delinquencies.module';
@@ -34,4 +35,5 @@ export const BUSINESS_MODULES = [
   SlaModule,
   StatisticsModule,
   OverdueModule,
+  ComplianceModule,
 ];

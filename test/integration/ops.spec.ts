@@ -10,6 +10,7 @@ import { QUEUE_NAMES } from '../../src/infra/queues/job-catalogue';
 import { JobQueues } from '../../src/infra/queues/job-queues';
 import { mintDevelopmentPlatformToken } from '../../src/modules/auth/platform-token.dev';
 import { dataSourceOf, eventually, startHttpApp, testConfig } from '../support/app';
+import { inject } from '../support/partner-client';
 
 const get = (app: NestFastifyApplication, url: string, headers: Record<string, string> = {}) =>
   app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
@@ -237,6 +238,17 @@ describe('npm run demo', () => {
     expect(printed).toContain('GET /health/ready -> 200 (mysql up, redis up)');
     expect(printed).toMatch(/decision APPROVED -> 200 APPROVED/);
     expect(printed).toMatch(/decision DECLINED -> 200 DECLINED/);
+    // It ends with compliance: a timeline, a verify through the API and the console's address with an officer's token.
+    expect(printed).toMatch(/GET \/v1\/compliance\/users\/\S+\/timeline -> 200, \d+ entries \(offer, consent\.granted/);
+    expect(printed).toMatch(/GET \/v1\/compliance\/audit\/verify -> ok true, seq 1\.\.\d+/);
+    const address = /Compliance console: (http:\/\/127\.0\.0\.1:\d+\/console)#token=([\w-]+\.[\w-]+\.[\w-]+)/.exec(printed);
+    expect(address?.[1]).toBe(`http://127.0.0.1:${port}/console`);
+    const verified = await inject(api, {
+      method: 'GET',
+      url: '/v1/compliance/audit/verify',
+      headers: { authorization: `Bearer ${address![2]}` },
+    });
+    expect(verified.statusCode).toBe(200);
     expect(printed).toContain('Demo finished.');
   }, 180_000);
 

@@ -161,7 +161,7 @@ describe('referral end to end', () => {
     expect(compliance.json()).toEqual({ data: mine.json().data, nextCursor: null });
     expect(compliance.json().data[0]).toMatchObject({ id: expect.stringMatching(/^dsc_/), consentId: expect.stringMatching(/^cns_/) });
     // Reading it is itself audited.
-    expect(await auditRows(db, "action = 'compliance.disclosures.read' AND actor_id = ?", [officer])).toEqual([
+    expect(await auditRows(db, "action = 'compliance.read' AND actor_id = ?", [officer])).toEqual([
       expect.objectContaining({ subject_user_hash: subject, outcome: 'SUCCESS' }),
     ]);
   });

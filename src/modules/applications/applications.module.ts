@@ -4,6 +4,7 @@ import { ReferralCoreModule } from '../referrals/referral-core.module';
 import { SlaModule } from '../sla/sla.module';
 import { ApplicationsRepository } from './applications.repository';
 import { ApplicationsService } from './applications.service';
+import { ApplicationsTimeline } from './applications-timeline';
 import { ConsentsService } from './consents.service';
 import { MeApplicationsController } from './me-applications.controller';
 import { MeConsentsController } from './me-consents.controller';
@@ -17,7 +18,7 @@ import { MeDisclosuresController } from './me-disclosures.controller';
 @Module({
   imports: [ReferralCoreModule, SlaModule],
   controllers: [MeApplicationsController, MeConsentsController, MeDisclosuresController],
-  providers: [ApplicationsRepository, ApplicationsService, ConsentsService],
-  exports: [ApplicationsService],
+  providers: [ApplicationsRepository, ApplicationsService, ConsentsService, ApplicationsTimeline],
+  exports: [ApplicationsService, ApplicationsTimeline],
 })
 export class ApplicationsModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { FINAL_STATUSES } from '../referrals/referral-state';
 import { Application, Consent, TimelineEntry } from './application';
 
@@ -396,4 +397,68 @@ export class ApplicationsRepository {
     const rows = await m.query(`SELECT id FROM referrals WHERE consent_id = ? AND status NOT IN (${FINAL_LIST}) ORDER BY id`, [consentId]);
     return rows.map((r: { id: string }) => String(r.id));
   }
+
+  /**
+   * The user's consents granted (`revoked` false) or revoked, in (time, id) order after `after`, for the compliance
+   * timeline; each with the referral made under it.
+   */
+  async consentTimelineOfUser(
+    userId: string,
+    revoked: boolean,
+    after: TimelineKey | undefined,
+    limit: number,
+  ): Promise<ConsentTimelineRow[]> {
+    const at = revoked ? 'c.revoked_at' : 'c.granted_at';
+    const cond = timelineAfter(at, 'c.id', revoked ? CONSENT_REVOKED_KIND : CONSENT_GRANTED_KIND, after);
+    return this.dataSource.query(
+      `SELECT c.id, ${at} AS at, pa.code AS partner_code, p.code AS product_code, c.text_version, c.shared_fields, c.retention_days,
+              (SELECT MIN(r.id) FROM referrals r WHERE r.consent_id = c.id) AS referral_id
+         FROM consents c JOIN partners pa ON pa.id = c.partner_id JOIN card_products p ON p.id = c.product_id
+        WHERE c.user_id = ? AND ${at} IS NOT NULL AND ${cond.sql}
+        ORDER BY ${at}, c.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
+
+  /** Every state change of every referral of the user (referral_timeline), in (at, id) order after `after`. */
+  async referralTimelineOfUser(userId: string, after: TimelineKey | undefined, limit: number): Promise<ReferralStateRow[]> {
+    const cond = timelineAfter('t.at', 't.id', APPLICATION_STATE_KIND, after);
+    return this.dataSource.query(
+      `SELECT t.id, t.at, t.referral_id, t.from_status, t.to_status, t.actor_type, t.note, pa.code AS partner_code, p.code AS product_code
+         FROM referrals r
+         JOIN referral_timeline t ON t.referral_id = r.id
+         JOIN partners pa ON pa.id = r.partner_id
+         JOIN card_products p ON p.id = r.product_id
+        WHERE r.user_id = ? AND ${cond.sql}
+        ORDER BY t.at, t.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
+}
+
+export const CONSENT_GRANTED_KIND = 'consent.granted';
+export const CONSENT_REVOKED_KIND = 'consent.revoked';
+export const APPLICATION_STATE_KIND = 'application.state';
+
+export interface ConsentTimelineRow {
+  id: string;
+  at: Date;
+  partner_code: string;
+  product_code: string;
+  text_version: number;
+  shared_fields: string | string[];
+  retention_days: number;
+  referral_id: string | null;
+}
+
+export interface ReferralStateRow {
+  id: string;
+  at: Date;
+  referral_id: string;
+  from_status: string | null;
+  to_status: string;
+  actor_type: string;
+  note: string | null;
+  partner_code: string;
+  product_code: string;
 }

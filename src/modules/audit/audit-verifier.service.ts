@@ -8,8 +8,12 @@ import { AuditEvent, GENESIS_HASH, hashEntry } from './audit-entry';
 
 export interface AuditVerification {
   ok: boolean;
-  /** The last seq proven intact (0 when nothing was). */
+  /** The first seq of the range checked. */
+  checkedFrom: number;
+  /** The last seq proven intact (checkedFrom - 1 when nothing was). */
   checkedThrough: number;
+  /** Signed checkpoints in the range whose signature and {seq, hash} were proven, up to the first break. */
+  checkpointsVerified: number;
   /** The first altered, removed or inserted entry. */
   firstBrokenSeq?: number;
   /** What failed there, for operators (no entry content). */
@@ -48,11 +52,20 @@ export class AuditVerifier {
         if (beyond !== null) broken = { seq: beyond, reason: 'entry beyond the chain head' };
       }
       const scannedThrough = broken ? broken.seq - 1 : through;
-      const checkpointBreak = await this.checkCheckpoints(m, from, scannedThrough, head.seq, range.to === undefined);
-      if (checkpointBreak && (!broken || checkpointBreak.seq < broken.seq)) broken = checkpointBreak;
+      const checkpoints = await this.checkCheckpoints(m, from, scannedThrough, head.seq, range.to === undefined);
+      if (checkpoints.broken && (!broken || checkpoints.broken.seq < broken.seq)) broken = checkpoints.broken;
+      // Checkpoints are read only up to a chain break and stop at their own first failure: all counted lie before it.
+      const checkpointsVerified = checkpoints.verified;
 
-      if (!broken) return { ok: true, checkedThrough: Math.max(through, from - 1) };
-      return { ok: false, checkedThrough: Math.max(0, broken.seq - 1), firstBrokenSeq: broken.seq, reason: broken.reason };
+      if (!broken) return { ok: true, checkedFrom: from, checkedThrough: Math.max(through, from - 1), checkpointsVerified };
+      return {
+        ok: false,
+        checkedFrom: from,
+        checkedThrough: Math.max(0, broken.seq - 1),
+        checkpointsVerified,
+        firstBrokenSeq: broken.seq,
+        reason: broken.reason,
+      };
     });
   }
 
@@ -97,25 +110,28 @@ export class AuditVerifier {
     through: number,
     headSeq: number,
     includeBeyondHead: boolean,
-  ): Promise<Break | null> {
+  ): Promise<{ broken: Break | null; verified: number }> {
+    let verified = 0;
     let lastGood = from - 1;
     let after = from - 1;
     const upTo = includeBeyondHead ? Number.MAX_SAFE_INTEGER : through;
+    const fail = (broken: Break) => ({ broken, verified });
     for (;;) {
       const page = await this.repository.checkpointsBetween(m, after, upTo, 1000);
-      if (page.length === 0) return null;
+      if (page.length === 0) return { broken: null, verified };
       for (const c of page) {
-        if (c.seq > headSeq) return { seq: headSeq + 1, reason: 'entries removed after a signed checkpoint' };
-        if (c.seq > through) return null;
+        if (c.seq > headSeq) return fail({ seq: headSeq + 1, reason: 'entries removed after a signed checkpoint' });
+        if (c.seq > through) return { broken: null, verified };
         let claims: Record<string, unknown>;
         try {
           claims = await this.signing.verify('audit-checkpoint', c.token, { audience: CHECKPOINT_AUDIENCE, ignoreExpiration: true });
         } catch {
-          return { seq: lastGood + 1, reason: `checkpoint ${c.seq} signature invalid` };
+          return fail({ seq: lastGood + 1, reason: `checkpoint ${c.seq} signature invalid` });
         }
         if (claims.seq !== c.seq || claims.hash !== c.hash || c.eventHash !== c.hash) {
-          return { seq: lastGood + 1, reason: `checkpoint ${c.seq} does not match the chain` };
+          return fail({ seq: lastGood + 1, reason: `checkpoint ${c.seq} does not match the chain` });
         }
+        verified++;
         lastGood = c.seq;
         after = c.seq;
       }

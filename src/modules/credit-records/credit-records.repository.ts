@@ -281,4 +281,12 @@ export class CreditRecordsRepository {
       topCategories: typeof r.topCategories === 'string' ? r.topCategories : JSON.stringify(r.topCategories),
     };
   }
+
+  /** Only the sealed identity of the user's current record (the compliance timeline's name block), or null. */
+  async findSealedIdentity(userId: string): Promise<Buffer | null> {
+    const rows: { identity_enc: Buffer }[] = await this.dataSource.query('SELECT identity_enc FROM credit_records WHERE user_id = ?', [
+      userId,
+    ]);
+    return rows[0]?.identity_enc ?? null;
+  }
 }

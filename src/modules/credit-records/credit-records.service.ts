@@ -192,6 +192,12 @@ export class CreditRecordsService {
     return this.records.findUserIdsByPhoneHash(this.identity.phoneHash(phone));
   }
 
+  /** The identity of the user's current record, opened; null when the platform has no record of the user. */
+  async identityOf(userId: string): Promise<Identity | null> {
+    const sealed = await this.records.findSealedIdentity(userId);
+    return sealed ? this.identity.open(userId, sealed) : null;
+  }
+
   /** The current record with its identity opened, for use cases that must hand it on (referral packaging). */
   async currentRecord(userId: string): Promise<(StoredCreditRecord & { identity: Identity }) | null> {
     const row = await this.records.findByUserId(userId);

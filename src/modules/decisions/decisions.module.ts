@@ -8,6 +8,7 @@ import { DecisionFilesRepository } from './decision-files.repository';
 import { DecisionFilesService } from './decision-files.service';
 import { DecisionRecorder } from './decision-recorder';
 import { DecisionsRepository } from './decisions.repository';
+import { DecisionsTimeline } from './decisions-timeline';
 import { PartnerDecisionsController } from './partner-decisions.controller';
 
 /**
@@ -24,7 +25,8 @@ import { PartnerDecisionsController } from './partner-decisions.controller';
     DecisionFilesRepository,
     DecisionFilesService,
     DecisionFileProcessor,
+    DecisionsTimeline,
   ],
-  exports: [DecisionRecorder],
+  exports: [DecisionRecorder, DecisionsTimeline],
 })
 export class DecisionsModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { jsonColumn } from '../../infra/database/json-column';
 import { ReferralStatus } from '../referrals/referral-state';
 import { Decision } from './decision-input';
@@ -117,6 +118,29 @@ export class DecisionsRepository {
     );
     return true;
   }
+
+  /** The user's referrals with a final decision, in (decided_at, id) order after `after`: the compliance timeline's part. */
+  async decidedOfUser(userId: string, after: TimelineKey | undefined, limit: number): Promise<DecidedRow[]> {
+    const cond = timelineAfter('r.decided_at', 'r.id', DECISION_KIND, after);
+    return this.dataSource.query(
+      `SELECT r.id, r.decided_at AS at, r.status, r.decision, p.code AS partner_code, cp.code AS product_code
+         FROM referrals r JOIN partners p ON p.id = r.partner_id JOIN card_products cp ON cp.id = r.product_id
+        WHERE r.user_id = ? AND r.decided_at IS NOT NULL AND r.decision IS NOT NULL AND ${cond.sql}
+        ORDER BY r.decided_at, r.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
+}
+
+export const DECISION_KIND = 'decision';
+
+export interface DecidedRow {
+  id: string;
+  at: Date;
+  status: ReferralStatus;
+  decision: Decision | string;
+  partner_code: string;
+  product_code: string;
 }
 
 export const decisionOf = (value: Decision | string | null): Decision | null => jsonColumn(value);

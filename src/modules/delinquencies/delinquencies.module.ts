@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 
 import { DelinquenciesRepository } from './delinquencies.repository';
+import { DelinquenciesTimeline } from './delinquencies-timeline';
 import { DelinquencyRecorder } from './delinquency-recorder';
 import { PartnerDelinquenciesController } from './partner-delinquencies.controller';
 
@@ -10,6 +11,7 @@ import { PartnerDelinquenciesController } from './partner-delinquencies.controll
  */
 @Module({
   controllers: [PartnerDelinquenciesController],
-  providers: [DelinquenciesRepository, DelinquencyRecorder],
+  providers: [DelinquenciesRepository, DelinquencyRecorder, DelinquenciesTimeline],
+  exports: [DelinquenciesTimeline],
 })
 export class DelinquenciesModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { toDateText } from '../prescreening/criteria/calendar';
 import { DelinquencyReport } from './delinquency-input';
 
@@ -100,6 +101,18 @@ export class DelinquenciesRepository {
       throw error;
     }
   }
+
+  /** The reports on the user by any bank, in (created_at, id) order after `after`: the compliance timeline's part. */
+  async timelineOfUser(userId: string, after: TimelineKey | undefined, limit: number): Promise<DelinquencyTimelineRow[]> {
+    const cond = timelineAfter('d.created_at', 'd.id', DELINQUENCY_KIND, after);
+    return this.dataSource.query(
+      `SELECT d.id, d.created_at AS at, d.referral_id, d.dpd, d.amount_overdue, DATE_FORMAT(d.as_of, '%Y-%m-%d') AS as_of, p.code AS partner_code
+         FROM partner_delinquencies d JOIN partners p ON p.id = d.partner_id
+        WHERE d.user_id = ? AND ${cond.sql}
+        ORDER BY d.created_at, d.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
 }
 
 const DUPLICATE_KEY = 1062; // ER_DUP_ENTRY
@@ -107,4 +120,16 @@ const DUPLICATE_KEY = 1062; // ER_DUP_ENTRY
 export function isDuplicateKey(error: unknown): boolean {
   const e = error as { errno?: number; driverError?: { errno?: number } };
   return e?.errno === DUPLICATE_KEY || e?.driverError?.errno === DUPLICATE_KEY;
+}
+
+export const DELINQUENCY_KIND = 'delinquency';
+
+export interface DelinquencyTimelineRow {
+  id: string;
+  at: Date;
+  referral_id: string | null;
+  dpd: number;
+  amount_overdue: string;
+  as_of: string;
+  partner_code: string;
 }

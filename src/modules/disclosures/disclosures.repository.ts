@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { DisclosureKind, NewDisclosure } from './disclosure';
 
 export interface DisclosureRow {
@@ -67,4 +68,18 @@ export class DisclosuresRepository {
       [userId, afterId ?? '0', limit + 1],
     );
   }
+
+  /** The user's disclosures in (disclosed_at, id) order after `after`: the compliance timeline's part. */
+  async timelineOfUser(userId: string, after: TimelineKey | undefined, limit: number): Promise<DisclosureRow[]> {
+    const cond = timelineAfter('d.disclosed_at', 'd.id', DISCLOSURE_KIND, after);
+    return this.dataSource.query(
+      `SELECT d.id, d.kind, d.consent_id, d.referral_id, d.shared_fields, d.disclosed_at, p.code AS partner_code, p.name AS partner_name
+         FROM disclosures d JOIN partners p ON p.id = d.partner_id
+        WHERE d.user_id = ? AND ${cond.sql}
+        ORDER BY d.disclosed_at, d.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
 }
+
+export const DISCLOSURE_KIND = 'disclosure';

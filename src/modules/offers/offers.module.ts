@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { MeOffersController } from './me-offers.controller';
 import { OffersRepository } from './offers.repository';
 import { OffersService } from './offers.service';
+import { OffersTimeline } from './offers-timeline';
 
 /**
  * Pre-screened offers: made in bulk by pre-screen runs, listed to the applicant, withdrawn on opt-out, consumed by
@@ -10,7 +11,7 @@ import { OffersService } from './offers.service';
  */
 @Module({
   controllers: [MeOffersController],
-  providers: [OffersRepository, OffersService],
-  exports: [OffersRepository, OffersService],
+  providers: [OffersRepository, OffersService, OffersTimeline],
+  exports: [OffersRepository, OffersService, OffersTimeline],
 })
 export class OffersModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { SqlFragment } from '../prescreening/criteria';
 import { Offer, OfferStatus } from './offer';
 
@@ -166,4 +167,26 @@ export class OffersRepository {
     );
     return rows.map(toOffer);
   }
+
+  /** The user's offers of every status in (created_at, id) order after `after`: the offer part of a compliance timeline. */
+  async timelineOfUser(userId: string, after: TimelineKey | undefined, limit: number): Promise<OfferTimelineRow[]> {
+    const cond = timelineAfter('o.created_at', 'o.id', OFFER_KIND, after);
+    return this.dataSource.query(
+      `SELECT o.id, o.created_at AS at, o.status, cp.code AS product_code, pa.code AS partner_code
+         FROM offers o JOIN card_products cp ON cp.id = o.product_id JOIN partners pa ON pa.id = cp.partner_id
+        WHERE o.user_id = ? AND ${cond.sql}
+        ORDER BY o.created_at, o.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
+}
+
+export const OFFER_KIND = 'offer';
+
+export interface OfferTimelineRow {
+  id: string;
+  at: Date;
+  status: OfferStatus;
+  product_code: string;
+  partner_code: string;
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { timelineAfter, TimelineKey } from '../../common/timeline';
 import { OverdueRecordRow, RECORD_COLUMNS } from './overdue-record';
 
 export interface RecordFilter {
@@ -71,4 +72,22 @@ export class OverdueRecordsRepository {
     const rows = await this.dataSource.query('SELECT 1 FROM overdue_records WHERE id = ? AND partner_id <> ?', [id, partnerId]);
     return rows.length > 0;
   }
+
+  /** The user's report records in (created_at, id) order after `after`, with the partner: the compliance timeline's part. */
+  async timelineOfUser(
+    userId: string,
+    after: TimelineKey | undefined,
+    limit: number,
+  ): Promise<Array<OverdueRecordRow & { partner_code: string }>> {
+    const cond = timelineAfter('o.created_at', 'o.id', RECORD_KIND, after);
+    return this.dataSource.query(
+      `SELECT ${RECORD_COLUMNS}, p.code AS partner_code
+         FROM overdue_records o JOIN partners p ON p.id = o.partner_id
+        WHERE o.user_id = ? AND ${cond.sql}
+        ORDER BY o.created_at, o.id LIMIT ?`,
+      [userId, ...cond.params, limit],
+    );
+  }
 }
+
+export const RECORD_KIND = 'overdue.record';

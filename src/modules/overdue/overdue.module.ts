@@ -12,6 +12,7 @@ import { OverdueScanExecution } from './overdue-scan-execution.service';
 import { OverdueScansController } from './overdue-scans.controller';
 import { OverdueScansRepository } from './overdue-scans.repository';
 import { OverdueScansService } from './overdue-scans.service';
+import { OverdueTimeline } from './overdue-timeline';
 import { PartnerOverdueReportsController } from './partner-overdue-reports.controller';
 
 /**
@@ -31,8 +32,9 @@ import { PartnerOverdueReportsController } from './partner-overdue-reports.contr
     OverdueReportsService,
     OverdueNoticesService,
     OverdueJobsProcessor,
+    OverdueTimeline,
     { provide: NoticeSender, useClass: LoggingNoticeSender },
   ],
-  exports: [OverdueScansService],
+  exports: [OverdueScansService, OverdueTimeline],
 })
 export class OverdueModule {}

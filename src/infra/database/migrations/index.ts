@@ -16,6 +16,7 @@ import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
 import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
+import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
   PublicIdLegacyCeilings1763801300000,
+  AuditSearchIndexes1763801510000,
 ];
