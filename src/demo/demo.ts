@@ -1,3 +1,4 @@
+import { OVERDUE_STAGES } from './overdue-stages';
 import { REFERRAL_STAGES } from './referral-stages';
 
 /**
@@ -50,14 +51,14 @@ const checkReadiness: DemoStage = {
 const comingNext: DemoStage = {
   title: 'What the next steps add to this demo',
   async run(ctx) {
-    for (const line of ['overdue sharing with user notice, and compliance verifying the audit chain']) {
+    for (const line of ["compliance verifying the audit chain and opening a user's timeline"]) {
       ctx.log(`- ${line}`);
     }
   },
 };
 
 /** The demo, in order. Later steps insert their stages before `comingNext` (and trim it). */
-export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, comingNext];
+export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, ...OVERDUE_STAGES, comingNext];
 
 function createContext(baseUrl: string): DemoContext {
   return {
