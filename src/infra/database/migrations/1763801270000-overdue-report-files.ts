@@ -7,6 +7,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * records changed (a later scan of the same date added some) or the stored one is about to expire. Old versions stay:
  * they are what was handed out (the fetch's audit entry names their digests). The file is kept in clear: it holds
  * nothing that overdue_records does not already hold in clear (userRef, no identity).
+ * idx_overdue_records_notice: the overdue statistics follow each notice to its records (shared, cured).
  */
 export class OverdueReportFiles1763801270000 implements MigrationInterface {
   name = 'OverdueReportFiles1763801270000';
@@ -30,9 +31,11 @@ export class OverdueReportFiles1763801270000 implements MigrationInterface {
         created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         PRIMARY KEY (partner_id, report_date, version, part)
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`);
+    await q.query('ALTER TABLE overdue_records ADD KEY idx_overdue_records_notice (notice_id, status)');
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE overdue_records DROP KEY idx_overdue_records_notice');
     await q.query('DROP TABLE overdue_report_files');
   }
 }
