@@ -113,6 +113,9 @@ describe('signed daily overdue report files', () => {
     worker = await startWorker();
     await untilScanEnded(api, queued.json().id);
     expect((await files(D)).statusCode).toBe(200);
+    // The scope is overdue:read; no token at all is 401.
+    expect((await files(D, await bank.accessToken(api, 'referrals:read'))).statusCode).toBe(403);
+    expect((await inject(api, { method: 'GET', url: `/partner/v1/overdue-report-files/${D}` })).statusCode).toBe(401);
   });
 
   it("hands out the partner's records of the day signed, verified with jose through the JWKS, byte-identical again", async () => {
