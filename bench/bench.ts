@@ -11,6 +11,7 @@ import { auditAppendsWithChain } from './paths/audit';
 import { bulkDecisionsOverHttp } from './paths/decisions';
 import { ingestBodies, ingestOverHttp } from './paths/ingest';
 import { naiveIngestRowsPerSecond, naivePrescreenRowsPerSecond } from './paths/naive';
+import { OVERDUE_FILE_RECORDS, overdueFileBuild } from './paths/overdue-files';
 import { BENCH_CRITERIA, createBenchCardProduct, prescreenRun } from './paths/prescreen';
 import { applyOverHttp, packageReferrals, partnerFetchLoad, readToken } from './paths/referrals';
 import { BenchBank, tokenEndpointLoad } from './paths/token';
@@ -333,6 +334,20 @@ async function main() {
       unit: '×',
       note: 'each decision is a locked conditional UPDATE + timeline + audit + outbox rows; raw is plain INSERTs',
     });
+    // ---- overdue daily files (branch overdue-files): its own block, to keep merges with other sections simple ----
+    const overdueFileRecords = scale(OVERDUE_FILE_RECORDS);
+    step(`gateway: daily overdue report file of ${overdueFileRecords.toLocaleString()} records (first fetch builds, signs, stores)`);
+    const overdueFile = await overdueFileBuild(dataSource, api.baseUrl, bench.env.PUBLIC_BASE_URL, bank, overdueFileRecords);
+    record({
+      key: 'gateway.overdueFile.build',
+      group: 'gateway',
+      label: 'daily overdue report file, first GET (build + sign + store)',
+      value: overdueFile.recordsPerSec,
+      unit: 'records/s',
+      note: `${overdueFile.records.toLocaleString()} records in ${overdueFile.parts} parts, ${overdueFile.megabytes.toFixed(1)} MB answered in ${overdueFile.seconds.toFixed(2)} s; the stored files again in ${overdueFile.againSeconds.toFixed(2)} s`,
+    });
+    // ---- end of overdue daily files ----
+
     await stopChild(api.child);
     api = undefined;
 

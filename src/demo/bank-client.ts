@@ -111,6 +111,31 @@ export class PartnerBankClient {
     return { header: protectedHeader as Record<string, unknown>, claims: payload as Record<string, any> };
   }
 
+  /** GET /partner/v1/overdue-report-files/{date}: `{ reportDate, parts, files }` once the date's scan completed. */
+  overdueReportFiles(date: string): Promise<HttpAnswer> {
+    return this.call('GET', `/partner/v1/overdue-report-files/${encodeURIComponent(date)}`);
+  }
+
+  /**
+   * Verifies one part of a daily overdue report file: signature against the JWKS, `typ` overdue-report+jwt, issuer,
+   * audience = this bank, and that it is the part of the date asked for with as many records as it says.
+   */
+  async verifyOverdueReportFile(file: string, reportDate: string): Promise<VerifiedReferralFile> {
+    const { createLocalJWKSet, jwtVerify } = await loadJose();
+    const jwks = await this.send('GET', '/.well-known/jwks.json');
+    if (jwks.status !== 200) throw new Error(`JWKS unavailable: ${jwks.status}`);
+    const { payload, protectedHeader } = await jwtVerify(file, createLocalJWKSet(jwks.body), {
+      issuer: this.options.issuer,
+      audience: this.options.clientId,
+      typ: 'overdue-report+jwt',
+      requiredClaims: ['jti', 'iat', 'reportDate', 'records', 'recordCount', 'part', 'parts'],
+    });
+    const records = payload.records as unknown[];
+    if (payload.reportDate !== reportDate || !Array.isArray(records) || records.length !== payload.recordCount)
+      throw new Error(`the overdue report file is not the ${reportDate} file it claims to be`);
+    return { header: protectedHeader as Record<string, unknown>, claims: payload as Record<string, any> };
+  }
+
   /** An authenticated partner call. */
   async call(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
     const token = await this.token();

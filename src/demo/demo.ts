@@ -1,4 +1,5 @@
 import { COMPLIANCE_STAGES } from './compliance-stages';
+import { OVERDUE_STAGES } from './overdue-stages';
 import { REFERRAL_STAGES } from './referral-stages';
 
 /**
@@ -48,17 +49,8 @@ const checkReadiness: DemoStage = {
   },
 };
 
-const comingNext: DemoStage = {
-  title: 'What the next steps add to this demo',
-  async run(ctx) {
-    for (const line of ['overdue sharing with user notice']) {
-      ctx.log(`- ${line}`);
-    }
-  },
-};
-
-/** The demo, in order. Later steps insert their stages before `comingNext` (and trim it); compliance stays last. */
-export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, comingNext, ...COMPLIANCE_STAGES];
+/** The demo, in order. Later steps insert their stages before compliance, which stays last. */
+export const STAGES: DemoStage[] = [checkReadiness, ...REFERRAL_STAGES, ...OVERDUE_STAGES, ...COMPLIANCE_STAGES];
 
 function createContext(baseUrl: string): DemoContext {
   return {

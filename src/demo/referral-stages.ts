@@ -16,7 +16,7 @@ const USERS = 30;
 const APPLICANTS = 4;
 const SHARED_FIELDS = ['applicant.name', 'applicant.kycLevel', 'creditRecord.score', 'creditRecord.riskGrade', 'creditRecord.repayment'];
 
-interface DemoState {
+export interface DemoState {
   run: string;
   tokens: (roles: Array<'platform' | 'user' | 'admin'>, sub?: string) => string;
   bank: PartnerBankClient;
@@ -24,13 +24,15 @@ interface DemoState {
   productCode: string;
   userIds: string[];
   referrals: string[];
+  /** The first pre-screen's reason counts, to compare a later run with. */
+  prescreenReasons?: Record<string, number>;
 }
 
-const state = (ctx: DemoContext) => ctx.state as unknown as DemoState;
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const state = (ctx: DemoContext) => ctx.state as unknown as DemoState;
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -41,7 +43,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   }
 }
 
-function expectStatus(what: string, res: { status: number; body: unknown }, ...ok: number[]) {
+export function expectStatus(what: string, res: { status: number; body: unknown }, ...ok: number[]) {
   if (!ok.includes(res.status)) throw new DemoStop(`${what} answered ${res.status}: ${JSON.stringify(res.body)}`);
 }
 
@@ -131,6 +133,7 @@ const prescreen: DemoStage = {
       `run ${id} COMPLETED: evaluated ${run.progress.evaluated}, eligible ${run.counts.eligible}, offers ${run.counts.offersCreated}`,
     );
     ctx.log(`reasons: ${JSON.stringify(run.reasons)} (counted over every current record, not only this demo's)`);
+    s.prescreenReasons = run.reasons;
   },
 };
 
@@ -220,7 +223,7 @@ const bankDecides: DemoStage = {
 };
 
 /** The demo user behind a referral, by asking each demo user's application list (the demo knows no database). */
-async function owner(ctx: DemoContext, referralId: string): Promise<string | undefined> {
+export async function owner(ctx: DemoContext, referralId: string): Promise<string | undefined> {
   const s = state(ctx);
   for (const userId of s.userIds) {
     const res = await ctx.request('GET', '/v1/me/applications', { headers: bearer(s.tokens(['user'], userId)) });

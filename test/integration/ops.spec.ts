@@ -238,6 +238,14 @@ describe('npm run demo', () => {
     expect(printed).toContain('GET /health/ready -> 200 (mysql up, redis up)');
     expect(printed).toMatch(/decision APPROVED -> 200 APPROVED/);
     expect(printed).toMatch(/decision DECLINED -> 200 DECLINED/);
+    // Overdue sharing: told first, then reported, updated and cured; the day's file verified; a delinquency excludes.
+    // The demo takes the next free scan dates, which the suite's scanning specs leave (scanDates takes the next too).
+    expect(printed).toMatch(/is told first: GET \/v1\/me\/overdue-notices -> PENDING notice ntc_/);
+    for (const status of ['NEW', 'UPDATED', 'CURED']) expect(printed).toMatch(new RegExp(`the bank sees ovd_\\S+ ${status}:`));
+    expect(printed).toMatch(/part 1\/1 verified against the JWKS \(typ overdue-report\+jwt, .*\): 1 records \(CURED\)/);
+    expect(printed).toContain('asked again: byte-identical files');
+    expect(printed).toMatch(/POST \/partner\/v1\/delinquencies ref_\S+ dpd 45 -> 201 dlq_/);
+    expect(printed).toMatch(/PARTNER_DELINQUENCY [1-9]\d* \(the first run of this demo: \d+/);
     // It ends with compliance: a timeline, a verify through the API and the console's address with an officer's token.
     expect(printed).toMatch(/GET \/v1\/compliance\/users\/\S+\/timeline -> 200, \d+ entries \(offer, consent\.granted/);
     expect(printed).toMatch(/GET \/v1\/compliance\/audit\/verify -> ok true, seq 1\.\.\d+/);

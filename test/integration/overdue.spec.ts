@@ -11,6 +11,7 @@ import { DataSource } from 'typeorm';
 import { register as registerOverdueCli } from '../../src/cli/commands/overdue';
 import { keyOf } from '../../src/common/public-id';
 import { recordKeyOf, scanKeyOf } from '../../src/modules/overdue/overdue-record';
+import { utcToday } from '../../src/modules/overdue/overdue-scan';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { BUILT_GATEWAY, ensureBuilt } from '../support/built-dist';
 import { getScan, makeCardholders, postRepaymentStatus, scan, scanDates, startScan, untilScanEnded } from '../support/overdue-flow';
@@ -225,7 +226,7 @@ describe('overdue sharing', () => {
         instance: expect.any(String),
       }),
     );
-    const future = await startScan(api, day(D[6], 2));
+    const future = await startScan(api, day(utcToday(), 2));
     expect(future.statusCode).toBe(400);
     const malformed = await startScan(api, '2026-02-30');
     expect(malformed.statusCode).toBe(400);

@@ -6,7 +6,7 @@ import { utcToday } from '../../src/modules/overdue/overdue-scan';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { eventually } from './app';
 import { adminHeaders, BankClient, inject, platformToken } from './partner-client';
-import { applyAfterPrescreen, createProduct } from './referral-flow';
+import { applyAfterPrescreen, createProduct, creditRecordLine } from './referral-flow';
 
 /**
  * Overdue sharing through the public API: cardholders made the way they really are (pre-screen, apply, the bank
@@ -15,15 +15,18 @@ import { applyAfterPrescreen, createProduct } from './referral-flow';
 
 export const platformHeaders = () => ({ authorization: `Bearer ${platformToken(['platform'])}` });
 
-/** The dates a spec may scan: `n` consecutive days ending no later than today, after any scan already completed. */
+/**
+ * The dates a spec may scan: `n` consecutive days right after the latest completed scan, or from the day after the
+ * fixtures' credit records (creditRecordLine: a repayment state before it would be older than the stored one) when
+ * nothing was scanned yet. Scans are global and dates only move forward within one test database, so every spec
+ * takes the next free days and leaves the later ones (up to today) to the specs that run after it, in any order.
+ */
 export async function scanDates(db: DataSource, n: number): Promise<string[]> {
   const [row] = await db.query("SELECT DATE_FORMAT(MAX(as_of), '%Y-%m-%d') AS latest FROM overdue_scans WHERE status = 'COMPLETED'");
   const day = (iso: string, delta: number) => new Date(Date.parse(`${iso}T00:00:00Z`) + delta * 86_400_000).toISOString().slice(0, 10);
-  const today = utcToday();
-  let first = day(today, -(n - 1));
-  if (row.latest && row.latest >= first) first = day(row.latest, 1);
+  const first = day(row.latest ?? creditRecordLine('nobody').asOf, 1);
   const dates = Array.from({ length: n }, (_, i) => day(first, i));
-  if (dates[n - 1] > today) throw new Error(`not enough days left to scan after ${row.latest}`);
+  if (dates[n - 1] > utcToday()) throw new Error(`not enough days left to scan after ${row.latest}`);
   return dates;
 }
 

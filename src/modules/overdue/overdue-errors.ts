@@ -1,4 +1,4 @@
-import { BadRequestError, ConflictError } from '../../common/errors';
+import { BadRequestError, ConflictError, DomainError } from '../../common/errors';
 
 /** The overdue module's refusals (mapped to problem+json by the global filter). */
 export type OverdueErrorCode = 'overdue-scan-date-behind' | 'overdue-scan-in-progress';
@@ -17,3 +17,7 @@ export const scanInProgress = () =>
 /** 400: a business date after today (UTC) has no repayment state yet. */
 export const scanDateInFuture = () =>
   new BadRequestError('asOf must not be in the future', [{ field: 'asOf', message: 'must not be after today (UTC)' }]);
+
+/** 404 (API.md): a day's files exist once that date's overdue scan has completed; before, there is nothing to sign. */
+export const reportFilesNotReady = () =>
+  new DomainError(404, 'not-found', 'Not found', 'No overdue report file for this date: its overdue scan has not completed');

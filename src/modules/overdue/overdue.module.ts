@@ -7,12 +7,15 @@ import { OverdueJobsProcessor } from './overdue-jobs.processor';
 import { OverdueNoticesRepository } from './overdue-notices.repository';
 import { OverdueNoticesService } from './overdue-notices.service';
 import { OverdueRecordsRepository } from './overdue-records.repository';
+import { OverdueReportFilesRepository } from './overdue-report-files.repository';
+import { OverdueReportFilesService } from './overdue-report-files.service';
 import { OverdueReportsService } from './overdue-reports.service';
 import { OverdueScanExecution } from './overdue-scan-execution.service';
 import { OverdueScansController } from './overdue-scans.controller';
 import { OverdueScansRepository } from './overdue-scans.repository';
 import { OverdueScansService } from './overdue-scans.service';
 import { OverdueTimeline } from './overdue-timeline';
+import { PartnerOverdueReportFilesController } from './partner-overdue-report-files.controller';
 import { PartnerOverdueReportsController } from './partner-overdue-reports.controller';
 
 /**
@@ -21,15 +24,17 @@ import { PartnerOverdueReportsController } from './partner-overdue-reports.contr
  * A real SMS or app-push channel replaces LoggingNoticeSender as the NoticeSender provider.
  */
 @Module({
-  controllers: [OverdueScansController, PartnerOverdueReportsController, MeOverdueNoticesController],
+  controllers: [OverdueScansController, PartnerOverdueReportsController, PartnerOverdueReportFilesController, MeOverdueNoticesController],
   providers: [
     OverdueScansRepository,
     OverdueChunkRepository,
     OverdueRecordsRepository,
     OverdueNoticesRepository,
+    OverdueReportFilesRepository,
     OverdueScansService,
     OverdueScanExecution,
     OverdueReportsService,
+    OverdueReportFilesService,
     OverdueNoticesService,
     OverdueJobsProcessor,
     OverdueTimeline,

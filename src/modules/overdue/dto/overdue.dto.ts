@@ -78,3 +78,11 @@ export class AdminOverdueReportsQuery extends PageQuery {
   @Matches(PARTNER_CODE, { message: 'must be a partner code (2-32 characters of A-Z, 0-9, _ and -)' })
   partner?: string;
 }
+
+/** `GET /partner/v1/overdue-report-files/{date}`: a malformed date is 400, not 404. */
+export class ReportDateParam {
+  @ApiProperty({ example: '2026-11-22', description: 'the report date (the business date of the scan)' })
+  @IsString()
+  @Validate(CalendarDate)
+  date!: string;
+}
