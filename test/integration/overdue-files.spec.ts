@@ -5,6 +5,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, decodeProtectedHeader, JWTPayload, jwtVerify } from 'jose';
 import { DataSource } from 'typeorm';
 
+import { toPublicId } from '../../src/common/public-id';
 import { dataSourceOf, eventually, startHttpApp, startWorker } from '../support/app';
 import { makeCardholders, postRepaymentStatus, scanDates, startScan, untilScanEnded } from '../support/overdue-flow';
 import { BankClient, GATEWAY, inject, uniqueCode } from '../support/partner-client';
@@ -245,8 +246,8 @@ describe('signed daily overdue report files', () => {
       expect([one.part, one.parts, one.recordCount, two.part, two.parts, two.recordCount]).toEqual([1, 2, 10_000, 2, 2, 1]);
       const ids = [...(one.records as JWTPayload[]), ...(two.records as JWTPayload[])].map((r) => r.referralId);
       expect(ids).toHaveLength(N);
-      expect(ids[0]).toBe('ref_9000000000');
-      expect(ids[N - 1]).toBe(`ref_${9_000_000_000 + N - 1}`);
+      expect(ids[0]).toBe(toPublicId('ref', 9_000_000_000));
+      expect(ids[N - 1]).toBe(toPublicId('ref', 9_000_000_000 + N - 1));
       expect(new Set(ids).size).toBe(N);
       const again = await inject(api, {
         method: 'GET',

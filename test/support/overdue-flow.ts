@@ -6,7 +6,7 @@ import { utcToday } from '../../src/modules/overdue/overdue-scan';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { eventually } from './app';
 import { adminHeaders, BankClient, inject, platformToken } from './partner-client';
-import { applyAfterPrescreen, createProduct, creditRecordLine } from './referral-flow';
+import { applyAfterPrescreen, createProduct } from './referral-flow';
 
 /**
  * Overdue sharing through the public API: cardholders made the way they really are (pre-screen, apply, the bank
@@ -16,15 +16,20 @@ import { applyAfterPrescreen, createProduct, creditRecordLine } from './referral
 export const platformHeaders = () => ({ authorization: `Bearer ${platformToken(['platform'])}` });
 
 /**
+ * The credit records of the scanning specs' cardholders are dated early in the year, so that the specs have most of
+ * the year's business dates to scan: scans are global and dates only move forward within one test database.
+ */
+export const SCAN_FIXTURES_AS_OF = '2026-01-01';
+
+/**
  * The dates a spec may scan: `n` consecutive days right after the latest completed scan, or from the day after the
- * fixtures' credit records (creditRecordLine: a repayment state before it would be older than the stored one) when
- * nothing was scanned yet. Scans are global and dates only move forward within one test database, so every spec
- * takes the next free days and leaves the later ones (up to today) to the specs that run after it, in any order.
+ * scanning fixtures' credit records (a repayment state before them would be older than the stored one) when nothing
+ * was scanned yet. Every spec takes the next free days and leaves the later ones to the specs that run after it.
  */
 export async function scanDates(db: DataSource, n: number): Promise<string[]> {
   const [row] = await db.query("SELECT DATE_FORMAT(MAX(as_of), '%Y-%m-%d') AS latest FROM overdue_scans WHERE status = 'COMPLETED'");
   const day = (iso: string, delta: number) => new Date(Date.parse(`${iso}T00:00:00Z`) + delta * 86_400_000).toISOString().slice(0, 10);
-  const first = day(row.latest ?? creditRecordLine('nobody').asOf, 1);
+  const first = day(row.latest ?? SCAN_FIXTURES_AS_OF, 1);
   const dates = Array.from({ length: n }, (_, i) => day(first, i));
   if (dates[n - 1] > utcToday()) throw new Error(`not enough days left to scan after ${row.latest}`);
   return dates;
@@ -40,7 +45,7 @@ export async function makeCardholders(
 ): Promise<string[]> {
   await bank.register(api, partner);
   const productCode = await createProduct(api, bank.code, ['creditRecord.score']);
-  const refs = await applyAfterPrescreen(api, users, productCode);
+  const refs = await applyAfterPrescreen(api, users, productCode, SCAN_FIXTURES_AS_OF);
   const token = await bank.accessToken(api);
   for (const ref of refs) {
     await api.get(ReferralPackagingProcessor).package({ referralId: keyOf('ref', ref)!, correlationId: 'test' });

@@ -100,12 +100,12 @@ export async function createProduct(
   return code;
 }
 
-export async function ingest(api: NestFastifyApplication, users: string[]) {
+export async function ingest(api: NestFastifyApplication, users: string[], recordsAsOf?: string) {
   const res = await inject(api, {
     method: 'POST',
     url: '/v1/platform/credit-records',
     headers: { authorization: `Bearer ${platformToken(['platform'])}` },
-    payload: users.map((u, i) => creditRecordLine(u, i)),
+    payload: users.map((u, i) => ({ ...creditRecordLine(u, i), ...(recordsAsOf ? { asOf: recordsAsOf } : {}) })),
   });
   if (res.statusCode !== 200 || res.json().rejected.length) throw new Error(`ingest: ${res.statusCode} ${res.body}`);
 }
@@ -135,8 +135,13 @@ export async function prescreen(api: NestFastifyApplication, productCode: string
  * Ingests the users' records, pre-screens the product with a worker of its own (stopped afterwards, so the referrals
  * stay PACKAGING until the test packages them) and applies for every user. Returns the referral ids, in user order.
  */
-export async function applyAfterPrescreen(api: NestFastifyApplication, users: string[], productCode: string): Promise<string[]> {
-  await ingest(api, users);
+export async function applyAfterPrescreen(
+  api: NestFastifyApplication,
+  users: string[],
+  productCode: string,
+  recordsAsOf?: string,
+): Promise<string[]> {
+  await ingest(api, users, recordsAsOf);
   const worker = await startWorker();
   try {
     await prescreen(api, productCode);
