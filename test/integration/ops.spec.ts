@@ -235,8 +235,8 @@ describe('npm run demo', () => {
   });
 
   // The demo walks the whole flow (pre-screen, packaging, events), so the gateway runs both roles. It runs on a database
-  // of its own, as on a fresh machine: its overdue story scans business dates that only move forward per database,
-  // and the suite's scanning specs take theirs from the run's database in any order.
+  // and Redis prefix of its own, as on a fresh machine: its overdue story scans business dates that only move forward
+  // per database, and the suite's scanning specs take theirs from the run's database in any order.
   it('walks its stages against a running gateway and exits 0', async () => {
     const database = `${new URL(process.env.DATABASE_URL!).pathname.slice(1)}_demo`;
     const databaseUrl = new URL(process.env.DATABASE_URL!);
@@ -251,11 +251,16 @@ describe('npm run demo', () => {
       await server.query(`DROP DATABASE IF EXISTS \`${database}\``);
       await server.end();
     };
-    api = await startHttpApp('all', { DATABASE_URL: databaseUrl.toString() });
+    // Its own Redis keys too: job ids come from its database's outbox ids, which restart at 1 (issue: job ids repeat).
+    const redisPrefix = `${process.env.REDIS_PREFIX!.replace(/}$/, '')}-demo}`;
+    api = await startHttpApp('all', { DATABASE_URL: databaseUrl.toString(), REDIS_PREFIX: redisPrefix });
     await api.listen({ port: 0, host: '127.0.0.1' });
     const { port } = api.getHttpServer().address() as { port: number };
-    expect(await runDemo(`http://127.0.0.1:${port}`)).toBe(0);
+    const code = await runDemo(`http://127.0.0.1:${port}`);
     const printed = output.join('\n');
+    // On failure, the demo's own account of the stage that stopped it.
+    expect({ code, printed }).toEqual({ code: 0, printed: expect.any(String) });
+    if (code !== 0) throw new Error(printed);
     expect(printed).toContain('GET /health/ready -> 200 (mysql up, redis up)');
     expect(printed).toMatch(/decision APPROVED -> 200 APPROVED/);
     expect(printed).toMatch(/decision DECLINED -> 200 DECLINED/);
