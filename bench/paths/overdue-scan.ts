@@ -247,6 +247,35 @@ export async function rawOverdueScan(pool: mysql.Pool, asOf: string): Promise<{ 
   return { rowsPerSec: rows / Math.min(...seconds), rows, seconds };
 }
 
+/**
+ * Until a worker runs jobs: an outbox probe (the `cli outbox:probe` check: a probe row and its outbox row) handled
+ * end to end. A worker booting on a loaded machine takes seconds that a fixed sleep would put into the figure.
+ */
+async function untilJobsRun(pool: mysql.Pool, timeoutMs = 120_000): Promise<void> {
+  const c = await pool.getConnection();
+  let probeId: number;
+  try {
+    await c.query('START TRANSACTION');
+    const [probe] = (await c.query(`INSERT INTO outbox_probes (label) VALUES ('bench-overdue')`)) as unknown as [{ insertId: number }];
+    probeId = probe.insertId;
+    await c.query(`INSERT INTO outbox (queue, job_name, payload) VALUES ('maintenance', 'outbox.probe', ?)`, [
+      JSON.stringify({ probeId: String(probeId), correlationId: 'bench-overdue' }),
+    ]);
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [[row]] = (await pool.query('SELECT handled_at FROM outbox_probes WHERE id = ?', [probeId])) as unknown as [
+      { handled_at: Date | null }[],
+    ];
+    if (row.handled_at) return;
+    if (Date.now() > deadline) throw new Error(`no worker ran the outbox probe within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 export interface OverdueScanFigures {
   cardholdersPerSec: number;
   seconds: number;
@@ -272,7 +301,7 @@ export async function overdueScanRun(
   const headers = { authorization: `Bearer ${adminToken}` };
   const worker = await startGatewayProcess(bench, 'worker');
   try {
-    await sleep(2000); // the worker's start-up (BullMQ connections) stays out of the measured time
+    await untilJobsRun(pool); // the worker's start-up stays out of the measured time
     const start = process.hrtime.bigint();
     const created = await fetchRetryingStaleSocket(`${baseUrl}/v1/admin/overdue-scans`, {
       method: 'POST',

@@ -80,14 +80,14 @@ export class OverdueChunkRepository {
     await m.query(
       `INSERT INTO ${EVAL} (referral_id, user_id, partner_id, partner_code, user_ref, consent_id, revoked, threshold_days, notice_days,
               state_as_of, dpd, overdue_amount, account_status, notice_id, share_on, notice_sent_at, last_seq, last_bucket, overdue_since)
-       SELECT ch.referral_id, ch.user_id, ch.partner_id, p.code, r.user_ref, r.consent_id, c.status = 'REVOKED',
+       SELECT STRAIGHT_JOIN ch.referral_id, ch.user_id, ch.partner_id, p.code, r.user_ref, r.consent_id, c.status = 'REVOKED',
               p.overdue_threshold_days, p.notice_days,
               IF(cr.current_dpd_as_of <= ?, cr.current_dpd_as_of, ${fromHistory('as_of')}),
               IF(cr.current_dpd_as_of <= ?, cr.current_dpd, ${fromHistory('current_dpd')}),
               IF(cr.current_dpd_as_of <= ?, cr.overdue_amount, ${fromHistory('overdue_amount')}),
               a.status, a.notice_id, n.share_on, n.sent_at, COALESCE(a.last_seq, 0), a.dpd_bucket, a.overdue_since
          FROM cardholders ch
-         STRAIGHT_JOIN credit_records cr ON cr.user_id = ch.user_id
+         JOIN credit_records cr ON cr.user_id = ch.user_id
          LEFT JOIN overdue_accounts a ON a.referral_id = ch.referral_id
          LEFT JOIN overdue_notices n ON n.id = a.notice_id
          JOIN referrals r ON r.id = ch.referral_id

@@ -15,6 +15,7 @@ import { RepaymentStates1763801210000 } from './1763801210000-repayment-states';
 import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
+import { CardholdersScanIndex1763801260000 } from './1763801260000-cardholders-scan-index';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   OverdueSharing1763801220000,
   ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
+  CardholdersScanIndex1763801260000,
 ];
