@@ -471,12 +471,14 @@ async function overdueScanSection(bench: BenchEnvironment, pool: mysql.Pool): Pr
     record({
       key: 'raw.mysql.overdueScan',
       group: 'raw',
-      label: 'cardholders JOIN credit_records LEFT JOIN overdue_accounts, one aggregate SELECT',
+      label: 'cardholders LEFT JOIN credit_records, overdue_accounts: one aggregate SELECT',
       value: raw.rowsPerSec,
       unit: 'cardholders/s',
       note: `${raw.rows.toLocaleString()} cardholders, best of ${raw.seconds.map((x) => `${x.toFixed(2)} s`).join(' and ')}, one connection`,
     });
-    const scan = await overdueScanRun(bench, pool, api.baseUrl, adminToken, seed.asOf, expectedCounts(SIZES.overdueCardholders));
+    // BENCH_OVERDUE_CHUNK_SIZE: the operator's chunkSize knob of the POST, to compare chunk sizes (default: the gateway's).
+    const chunkSize = process.env.BENCH_OVERDUE_CHUNK_SIZE ? Number(process.env.BENCH_OVERDUE_CHUNK_SIZE) : undefined;
+    const scan = await overdueScanRun(bench, pool, api.baseUrl, adminToken, seed.asOf, expectedCounts(SIZES.overdueCardholders), chunkSize);
     if (!scan) {
       record({
         key: 'gateway.overdue.scan',
