@@ -142,6 +142,7 @@ function filtersOfForm() {
 /** @param {number} index */
 async function loadPage(index) {
   const query = { ...search.query, cursor: search.cursors[index] };
+  const pressed = [$.prev, $.next].find((b) => b === document.activeElement);
   showError($.searchError, null);
   $.searchStatus.textContent = 'Loading…';
   try {
@@ -159,8 +160,9 @@ async function loadPage(index) {
     $.pageLabel.textContent = `Page ${index + 1}`;
     $.prev.disabled = index === 0;
     $.next.disabled = !page.nextCursor;
-    // A paging button that just became disabled would drop the keyboard focus to the page: keep it on the results.
-    if (document.activeElement instanceof HTMLButtonElement && document.activeElement.disabled) $.caption.focus();
+    // Disabling the buttons while loading took the focus from the one pressed: give it back, or, where that one is
+    // now disabled (first or last page), move it to the results rather than leave it on the page body.
+    if (pressed) (pressed.disabled ? $.caption : pressed).focus();
   } catch (error) {
     $.searchStatus.textContent = '';
     showError($.searchError, describe(error));

@@ -37,10 +37,11 @@ export function showError(box, text) {
 }
 
 /**
- * An instant as the console prints it: the API's UTC text with a space for the T, milliseconds kept.
+ * An instant as the console prints it: the API's UTC text, a space for the T, milliseconds kept, no zone letter (the
+ * column or the text around it says UTC).
  * @param {string} iso
  */
-export const utc = (iso) => iso.replace('T', ' ');
+export const utc = (iso) => iso.replace('T', ' ').replace(/Z$/, '');
 
 /**
  * Runs `work` with `region` marked busy and `buttons` disabled, so a second click cannot race the first.

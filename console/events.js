@@ -8,17 +8,35 @@ import { el, utc } from './dom.js';
  */
 
 /** A long hash shortened for the table; the full value is in the row's event details. */
-const short = (/** @type {string} */ hash) => (hash.length > 12 ? `${hash.slice(0, 12)}…` : hash);
+const short = (/** @type {string} */ hash) => (hash.length > 10 ? `${hash.slice(0, 10)}…` : hash);
 
 /**
- * One table row per event. Users appear only as keyed hashes (the trail holds no PII).
+ * One table row per event, followed by a hidden full-width row with the whole event (shown by the row's button, a
+ * disclosure that works with the keyboard). Users appear only as keyed hashes (the trail holds no PII).
  * @param {AuditEvent} e
+ * @returns {HTMLTableRowElement[]}
  */
-function row(e) {
-  const tr = el('tr');
-  tr.className = e.outcome;
+function rows(e) {
+  const tr = /** @type {HTMLTableRowElement} */ (el('tr', { className: e.outcome }));
   tr.dataset.seq = String(e.seq);
-  const cells = [
+  const detail = /** @type {HTMLTableRowElement} */ (el('tr', { className: 'detail' }));
+  detail.id = `event-${e.seq}`;
+  detail.hidden = true;
+  const cell = /** @type {HTMLTableCellElement} */ (el('td', {}, [el('pre', { text: JSON.stringify(e, null, 2) })]));
+  cell.colSpan = 9;
+  detail.append(cell);
+  const toggle = /** @type {HTMLButtonElement} */ (el('button', { className: 'small', text: 'Show' }));
+  toggle.type = 'button';
+  toggle.setAttribute('aria-expanded', 'false');
+  toggle.setAttribute('aria-controls', detail.id);
+  toggle.setAttribute('aria-label', `Show event ${e.seq}`);
+  toggle.addEventListener('click', () => {
+    detail.hidden = !detail.hidden;
+    toggle.setAttribute('aria-expanded', String(!detail.hidden));
+    toggle.textContent = detail.hidden ? 'Show' : 'Hide';
+    toggle.setAttribute('aria-label', `${detail.hidden ? 'Show' : 'Hide'} event ${e.seq}`);
+  });
+  tr.append(
     el('td', { className: 'mono', text: String(e.seq) }),
     el('td', { className: 'nowrap mono', text: utc(e.at) }),
     el('td', { className: 'mono', text: e.action }),
@@ -26,12 +44,10 @@ function row(e) {
     el('td', { text: e.partner ?? '' }),
     el('td', { text: e.resource ? `${e.resource.type ?? ''} ${e.resource.id ?? ''}`.trim() : '' }),
     el('td', { className: 'mono', text: e.subjectUserHash ? short(e.subjectUserHash) : '' }),
-    el('td', { className: 'outcome', text: e.outcome }),
-    el('td', { text: e.httpStatus === undefined ? '' : String(e.httpStatus) }),
-    el('td', {}, [el('details', {}, [el('summary', { text: 'Show' }), el('pre', { text: JSON.stringify(e, null, 2) })])]),
-  ];
-  tr.append(...cells);
-  return tr;
+    el('td', { className: 'outcome', text: e.httpStatus === undefined ? e.outcome : `${e.outcome} ${e.httpStatus}` }),
+    el('td', {}, [toggle]),
+  );
+  return [tr, detail];
 }
 
 /**
@@ -41,7 +57,7 @@ function row(e) {
  */
 export function renderEvents(table, events, caption) {
   const body = /** @type {HTMLTableSectionElement} */ (table.tBodies[0]);
-  body.replaceChildren(...events.map(row));
+  body.replaceChildren(...events.flatMap(rows));
   /** @type {HTMLElement} */ (table.caption).textContent = caption;
   table.hidden = false;
 }

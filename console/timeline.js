@@ -13,7 +13,7 @@ import { el, utc } from './dom.js';
  * @param {TimelineEntry} entry
  */
 function item(entry) {
-  const meta = [utc(entry.at), entry.kind, entry.partner, entry.referralId && `referral ${entry.referralId}`]
+  const meta = [`${utc(entry.at)} UTC`, entry.kind, entry.partner, entry.referralId && `referral ${entry.referralId}`]
     .concat(entry.auditSeq !== undefined ? [`audit seq ${entry.auditSeq}`] : [])
     .filter(Boolean)
     .join(' · ');

@@ -83,7 +83,7 @@ export async function withPage(context: BrowserContext, test: (page: Page, recor
  */
 export async function textMatching(locator: Locator, expected: string | RegExp, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
-  let last: string | null = null;
+  let last: string | null;
   for (;;) {
     last = (await locator.count()) ? await locator.first().innerText() : null;
     if (last !== null && (typeof expected === 'string' ? last === expected : expected.test(last))) return last;
