@@ -135,7 +135,7 @@ describe('compliance console (browser)', () => {
       await textMatching(page.locator('#sign-in-error'), 'The token cannot be read.');
       await page.waitForLoadState('networkidle');
       expect(apiCalls(record.requests)).toEqual([]);
-      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      expect(await page.evaluate('sessionStorage.length')).toBe(0);
     });
   });
   it('signs in from #token=… (removed from the URL at once), keeps the token in sessionStorage only, and signs out', async () => {
@@ -143,9 +143,9 @@ describe('compliance console (browser)', () => {
       await page.goto(`${base}/console#token=${token}`);
       await textMatching(page.locator('#officer'), `Signed in as ${officer}`);
       expect(page.url()).toBe(`${base}/console/`);
-      expect(await page.evaluate(() => location.hash)).toBe('');
-      expect(await page.evaluate(() => Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k)))).toEqual([token]);
-      expect(await page.evaluate(() => localStorage.length)).toBe(0);
+      expect(await page.evaluate('location.hash')).toBe('');
+      expect(await page.evaluate('Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k))')).toEqual([token]);
+      expect(await page.evaluate('localStorage.length')).toBe(0);
       expect(await context.cookies()).toEqual([]);
       // Signed in, the console still waits for the officer: no read happens (each read is audited) until asked for.
       expect(await focusedId(page)).toBe('f-actorType');
@@ -154,7 +154,7 @@ describe('compliance console (browser)', () => {
       await textMatching(page.locator('#officer'), `Signed in as ${officer}`);
       await page.getByRole('button', { name: 'Sign out' }).click();
       expect(await page.locator('#console').isHidden()).toBe(true);
-      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      expect(await page.evaluate('sessionStorage.length')).toBe(0);
       expect(await focusedId(page)).toBe('token');
       expect(record.requests.filter((r) => r.url().includes(token))).toEqual([]);
       expect(apiCalls(record.requests)).toEqual([]);
@@ -210,7 +210,7 @@ describe('compliance console (browser)', () => {
       await page.goto(`${base}/console`);
       await page.keyboard.insertText(token);
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Sign in');
+      expect(await page.evaluate('document.activeElement?.textContent')).toBe('Sign in');
       await page.keyboard.press('Enter');
       await textMatching(page.locator('#officer'), `Signed in as ${officer}`);
       // Focus is on the first filter (actor type); Tab walks the filters in reading order.

@@ -92,5 +92,5 @@ export async function textMatching(locator: Locator, expected: string | RegExp, 
   }
 }
 
-/** The id of the focused element. */
-export const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? null);
+/** The id of the focused element (page scripts are strings: the tests' TypeScript has no DOM library). */
+export const focusedId = (page: Page) => page.evaluate<string | null>('document.activeElement?.id ?? null');
