@@ -24,6 +24,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Defaults per NODE_ENV; secrets never live here (environment or *_FILE only).
 COPY config ./config
+# The compliance console's static files, served as written at /console/ (src/modules/compliance/console-assets.ts).
+COPY console ./console
 # The files above stay owned by root: the gateway cannot rewrite its own code or defaults.
 USER node
 EXPOSE 3000

@@ -7,7 +7,7 @@ import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', '.local/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', '.local/', 'test/artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -31,8 +31,16 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js'],
+    ignores: ['console/**'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The compliance console: ES modules served to the browser as written (type-checked by tsconfig.console.json).
+    files: ['console/**/*.js'],
+    languageOptions: { sourceType: 'module', globals: globals.browser },
+    plugins: { 'simple-import-sort': simpleImportSort },
+    rules: { 'simple-import-sort/imports': 'error', 'simple-import-sort/exports': 'error' },
   },
   prettier,
 );

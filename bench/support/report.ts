@@ -18,8 +18,8 @@ export interface TargetCheck {
   /** e.g. "ingest / raw INSERT" */
   measured: number | null;
   target: number;
-  /** ratio and rate: measured ≥ target; maxMs: a latency, measured ≤ target. */
-  kind: 'ratio' | 'rate' | 'maxMs';
+  /** ratio and rate: measured ≥ target; maxMs: a latency, maxSeconds: a duration, measured ≤ target. */
+  kind: 'ratio' | 'rate' | 'maxMs' | 'maxSeconds';
   pass: boolean | null;
 }
 
@@ -42,9 +42,21 @@ const fmt = (v: number | null, unit = '') => {
   return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 };
 const ratioText = (t: TargetCheck) =>
-  t.kind === 'ratio' ? `${fmt(t.measured, '×')}×` : t.kind === 'maxMs' ? `${fmt(t.measured, 'ms')} ms` : `${fmt(t.measured)} /s`;
+  t.kind === 'ratio'
+    ? `${fmt(t.measured, '×')}×`
+    : t.kind === 'maxMs'
+      ? `${fmt(t.measured, 'ms')} ms`
+      : t.kind === 'maxSeconds'
+        ? `${fmt(t.measured, 'ms')} s`
+        : `${fmt(t.measured)} /s`;
 const targetText = (t: TargetCheck) =>
-  t.kind === 'ratio' ? `≥ ${t.target}×` : t.kind === 'maxMs' ? `≤ ${fmt(t.target)} ms` : `≥ ${fmt(t.target)} /s`;
+  t.kind === 'ratio'
+    ? `≥ ${t.target}×`
+    : t.kind === 'maxMs'
+      ? `≤ ${fmt(t.target)} ms`
+      : t.kind === 'maxSeconds'
+        ? `≤ ${fmt(t.target)} s`
+        : `≥ ${fmt(t.target)} /s`;
 const verdict = (t: TargetCheck) => (t.pass === null ? 'not measured' : t.pass ? 'met' : 'MISSED');
 
 export function printTable(report: BenchReport): void {

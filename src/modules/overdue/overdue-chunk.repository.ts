@@ -38,8 +38,8 @@ export interface ChunkRecord extends OverdueRecordRow {
  * state (overdue_accounts), the action of each is decided by one UPDATE, and each kind of write is one statement
  * over EVAL. The UPDATEs are driven from EVAL (STRAIGHT_JOIN) into the primary key of the table they change, so they lock
  * exactly the rows they change: a plan scanning the changed table would lock other chunks' rows too and make the
- * concurrent chunks of a scan wait on one another. Only cardholders that may need something are evaluated: those overdue for D, or with a pending notice or
- * an open report (most cardholders are current, and cost one index read each).
+ * concurrent chunks of a scan wait on one another. Only cardholders that may need something are evaluated (most
+ * cardholders are current, and cost their index reads only).
  */
 @Injectable()
 export class OverdueChunkRepository {
@@ -47,6 +47,11 @@ export class OverdueChunkRepository {
    * Fills EVAL for the range and decides every action. The state for D is credit_records' own when its
    * current_dpd_as_of ≤ D (the common case: a scan for today), else the latest repayment_states row with as_of ≤ D
    * (a catch-up scan, one index dive each); a user with neither is not judged. IF() evaluates only the branch it takes.
+   * Only cardholders whose state for D may lead to an action are evaluated, and the joins are in the written order
+   * (STRAIGHT_JOIN): the range on the covering cardholder index, their credit record, sharing state and partner, where
+   * the filter applies; only then the notice, referral and consent, whose pages are mostly not in memory. Left out:
+   * the current and the late below the threshold with nothing pending, and reports whose bucket is unchanged, for
+   * which every rule below decides nothing. A catch-up state (credit record newer than D) is always evaluated.
    */
   async evaluate(m: EntityManager, range: UserIdRange, asOf: string): Promise<void> {
     await m.query(`DROP TEMPORARY TABLE IF EXISTS ${EVAL}`);
@@ -80,21 +85,24 @@ export class OverdueChunkRepository {
     await m.query(
       `INSERT INTO ${EVAL} (referral_id, user_id, partner_id, partner_code, user_ref, consent_id, revoked, threshold_days, notice_days,
               state_as_of, dpd, overdue_amount, account_status, notice_id, share_on, notice_sent_at, last_seq, last_bucket, overdue_since)
-       SELECT ch.referral_id, ch.user_id, ch.partner_id, p.code, r.user_ref, r.consent_id, c.status = 'REVOKED',
+       SELECT STRAIGHT_JOIN ch.referral_id, ch.user_id, ch.partner_id, p.code, r.user_ref, r.consent_id, c.status = 'REVOKED',
               p.overdue_threshold_days, p.notice_days,
               IF(cr.current_dpd_as_of <= ?, cr.current_dpd_as_of, ${fromHistory('as_of')}),
               IF(cr.current_dpd_as_of <= ?, cr.current_dpd, ${fromHistory('current_dpd')}),
               IF(cr.current_dpd_as_of <= ?, cr.overdue_amount, ${fromHistory('overdue_amount')}),
               a.status, a.notice_id, n.share_on, n.sent_at, COALESCE(a.last_seq, 0), a.dpd_bucket, a.overdue_since
          FROM cardholders ch
-         STRAIGHT_JOIN credit_records cr ON cr.user_id = ch.user_id
+         JOIN credit_records cr ON cr.user_id = ch.user_id
          LEFT JOIN overdue_accounts a ON a.referral_id = ch.referral_id
+         JOIN partners p ON p.id = ch.partner_id
          LEFT JOIN overdue_notices n ON n.id = a.notice_id
          JOIN referrals r ON r.id = ch.referral_id
          JOIN consents c ON c.id = r.consent_id
-         JOIN partners p ON p.id = ch.partner_id
         WHERE ${where.sql}
-          AND (cr.current_dpd_as_of > ? OR cr.current_dpd > 0 OR a.status IN ('NOTICE_PENDING', 'REPORTED'))`,
+          AND (cr.current_dpd_as_of > ?
+               OR a.status = 'NOTICE_PENDING'
+               OR (a.status = 'REPORTED' AND NOT (cr.current_dpd <> 0 AND ${dpdBucketSql('cr.current_dpd')} <=> a.dpd_bucket))
+               OR (COALESCE(a.status, 'CLEAR') = 'CLEAR' AND cr.current_dpd >= p.overdue_threshold_days))`,
       [asOf, asOf, asOf, asOf, asOf, asOf, ...where.params, asOf],
     );
     // The rules of API.md, in order. A pending notice is shared only once its sender has delivered it (sent_at).

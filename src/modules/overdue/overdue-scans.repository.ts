@@ -90,7 +90,7 @@ export class OverdueScansRepository {
   }
 
   /**
-   * The last user_id of the chunk after `after` (a keyset walk over idx_cardholders_user), or undefined when fewer
+   * The last user_id of the chunk after `after` (a keyset walk over idx_cardholders_user_scan), or undefined when fewer
    * than `chunkSize` cardholder rows remain. A user's rows (one per partner) always fall in one chunk.
    */
   async nextBoundary(after: string | null, chunkSize: number): Promise<string | undefined> {

@@ -15,6 +15,7 @@ import { RepaymentStates1763801210000 } from './1763801210000-repayment-states';
 import { OverdueSharing1763801220000 } from './1763801220000-overdue-sharing';
 import { ReferralFileSealing1763801230000 } from './1763801230000-referral-file-sealing';
 import { PartnerDelinquencyReports1763801250000 } from './1763801250000-partner-delinquency-reports';
+import { CardholdersScanIndex1763801260000 } from './1763801260000-cardholders-scan-index';
 import { OverdueReportFiles1763801270000 } from './1763801270000-overdue-report-files';
 import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   OverdueSharing1763801220000,
   ReferralFileSealing1763801230000,
   PartnerDelinquencyReports1763801250000,
+  CardholdersScanIndex1763801260000,
   OverdueReportFiles1763801270000,
   PublicIdLegacyCeilings1763801300000,
   AuditSearchIndexes1763801510000,
