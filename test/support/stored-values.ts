@@ -8,8 +8,13 @@ export interface Leak {
   how: string;
 }
 
-/** Runs of base64 or base64url characters long enough to hide a value: JWS segments, SETs, encoded blobs. */
-const ENCODED = /[A-Za-z0-9+/_-]{12,}={0,2}/g;
+/**
+ * Runs of base64 or base64url characters long enough to hide a value: JWS segments, SETs, encoded blobs. Found by
+ * splitting on every other character, not by matching the runs: a greedy regex over a run of megabytes (a daily
+ * overdue file of 10,000 records) overflows the regex engine's stack.
+ */
+const NOT_ENCODED = /[^A-Za-z0-9+/_=-]+/;
+const encodedRuns = (text: string) => text.split(NOT_ENCODED).filter((run) => run.length >= 12);
 const MAX_DEPTH = 3;
 
 /**
@@ -24,7 +29,7 @@ export function secretsIn(text: string, secrets: readonly string[], depth = 0): 
     else if (lower.includes(Buffer.from(secret, 'utf8').toString('hex'))) found.push({ secret, how: 'hex' });
   }
   if (depth >= MAX_DEPTH) return found;
-  for (const token of text.match(ENCODED) ?? []) {
+  for (const token of encodedRuns(text)) {
     const decoded = Buffer.from(token, 'base64').toString('latin1');
     for (const hit of secretsIn(decoded, secrets, depth + 1)) if (!found.some((f) => f.secret === hit.secret)) found.push(hit);
   }
