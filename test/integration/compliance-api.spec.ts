@@ -597,7 +597,8 @@ describe('compliance API', () => {
       expect(await cliVerify()).toEqual(res.json());
 
       const range = await get(`/v1/compliance/audit/verify?from=2&to=${head.seq - 1}`);
-      expect(range.json()).toEqual({ ok: true, checkedFrom: 2, checkedThrough: head.seq - 1, checkpointsVerified: 0 });
+      // The periodic checkpoint job may have signed one inside the range meanwhile; the CLI must count the same.
+      expect(range.json()).toEqual({ ok: true, checkedFrom: 2, checkedThrough: head.seq - 1, checkpointsVerified: expect.any(Number) });
       expect(await cliVerify('--from', '2', '--to', String(head.seq - 1))).toEqual(range.json());
     });
 

@@ -1,3 +1,5 @@
+import Redis from 'ioredis';
+
 import { configurePublicIdsWith } from '../../src/infra/crypto/crypto.service';
 
 /**
@@ -16,3 +18,20 @@ afterEach(() => {
  * subkey CryptoService gives it in the app, from the run's MASTER_KEY.
  */
 if (process.env.MASTER_KEY) configurePublicIdsWith(process.env.MASTER_KEY);
+
+/**
+ * Every spec file starts with a fresh anonymous-failure budget for 127.0.0.1 (the address of every inject): the
+ * budget (60 a minute, kept in the test configuration too) is per address, and the suite's files would otherwise
+ * spend it together, so a fast run would refuse a later file's valid requests with 429.
+ */
+beforeAll(async () => {
+  if (!process.env.REDIS_URL || !process.env.REDIS_PREFIX) return;
+  const redis = new Redis(process.env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const keys = await redis.keys(`${process.env.REDIS_PREFIX}rl:anon:*`);
+    if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+});
