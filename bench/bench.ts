@@ -28,12 +28,12 @@ import { API_PROCESSES, forkBenchScript, nextMessage, startGatewayProcess, stopC
 import { BenchReport, Figure, markdownSection, printTable, TargetCheck, writeJson, writeMarkdown } from './support/report';
 
 /**
- * npm run bench [-- --quick] [-- --only overdue]: the gateway's bulk paths measured against this machine's raw limits,
+ * npm run bench [-- --quick] [-- --only overdue|overdue-files]: the gateway's bulk paths measured against this machine's raw limits,
  * in one run, on a throwaway database and Redis prefix. See docs/BENCHMARKS.md.
  */
 const QUICK = process.argv.includes('--quick');
 /** --only <section>: that section alone, to iterate on it (its figures printed and kept in JSON, the doc left alone). */
-const ONLY_SECTIONS = ['overdue'] as const;
+const ONLY_SECTIONS = ['overdue', 'overdue-files'] as const;
 const onlyArg = process.argv.indexOf('--only');
 const ONLY = onlyArg >= 0 ? process.argv[onlyArg + 1] : undefined;
 if (ONLY !== undefined && !(ONLY_SECTIONS as readonly string[]).includes(ONLY)) {
@@ -100,6 +100,11 @@ async function main() {
     console.log(`  database ${bench.database}, Redis prefix ${bench.env.REDIS_PREFIX}; ${machine.cpuModel} x${machine.cores}`);
     if (ONLY === 'overdue') {
       await overdueScanSection(bench, pool);
+      finish(startedAt, machine);
+      return;
+    }
+    if (ONLY === 'overdue-files') {
+      await overdueFilesSection(bench, dataSource);
       finish(startedAt, machine);
       return;
     }
@@ -352,22 +357,11 @@ async function main() {
       unit: '×',
       note: 'each decision is a locked conditional UPDATE + timeline + audit + outbox rows; raw is plain INSERTs',
     });
-    // ---- overdue daily files (branch overdue-files): its own block, to keep merges with other sections simple ----
-    const overdueFileRecords = scale(OVERDUE_FILE_RECORDS);
-    step(`gateway: daily overdue report file of ${overdueFileRecords.toLocaleString()} records (first fetch builds, signs, stores)`);
-    const overdueFile = await overdueFileBuild(dataSource, api.baseUrl, bench.env.PUBLIC_BASE_URL, bank, overdueFileRecords);
-    record({
-      key: 'gateway.overdueFile.build',
-      group: 'gateway',
-      label: 'daily overdue report file, first GET (build + sign + store)',
-      value: overdueFile.recordsPerSec,
-      unit: 'records/s',
-      note: `${overdueFile.records.toLocaleString()} records in ${overdueFile.parts} parts, ${overdueFile.megabytes.toFixed(1)} MB answered in ${overdueFile.seconds.toFixed(2)} s; the stored files again in ${overdueFile.againSeconds.toFixed(2)} s`,
-    });
-    // ---- end of overdue daily files ----
 
     await stopChild(api.child);
     api = undefined;
+
+    await overdueFilesSection(bench, dataSource);
 
     step(`gateway: audit appends with the chain, two processes × ${SIZES.auditEntriesPerProcess.toLocaleString()}`);
     const audit = await auditAppendsWithChain(bench, pool, SIZES.auditEntriesPerProcess, SIZES.auditConcurrencyPerProcess);
@@ -460,6 +454,29 @@ function finish(startedAt: Date, machine: MachineDescription): void {
     DOC_TEMPLATE,
   );
   console.log(`\nwrote ${jsonFile} and docs/BENCHMARKS.md`);
+}
+
+/** The daily overdue report file's first fetch (build, sign, store): its own api process and bank, so it runs alone too. */
+async function overdueFilesSection(bench: BenchEnvironment, dataSource: DataSource): Promise<void> {
+  const records = scale(OVERDUE_FILE_RECORDS);
+  step(`gateway: daily overdue report file of ${records.toLocaleString()} records (first fetch builds, signs, stores)`);
+  const api = await startGatewayProcess(bench, 'api');
+  try {
+    const adminToken = mintDevelopmentPlatformToken(bench.config, { sub: 'bench-admin', roles: ['admin'] });
+    const bank = new BenchBank('BENCH_FILES');
+    await bank.register(api.baseUrl, adminToken);
+    const file = await overdueFileBuild(dataSource, api.baseUrl, bench.env.PUBLIC_BASE_URL, bank, records);
+    record({
+      key: 'gateway.overdueFile.build',
+      group: 'gateway',
+      label: 'daily overdue report file, first GET (build + sign + store)',
+      value: file.recordsPerSec,
+      unit: 'records/s',
+      note: `${file.records.toLocaleString()} records in ${file.parts} parts, ${file.megabytes.toFixed(1)} MB answered in ${file.seconds.toFixed(2)} s; the stored files again in ${file.againSeconds.toFixed(2)} s`,
+    });
+  } finally {
+    await stopChild(api.child);
+  }
 }
 
 /**
