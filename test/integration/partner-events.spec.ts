@@ -423,6 +423,8 @@ describe('partner security-event feed', () => {
       expect((await rowsOf(slow.partnerId)).every((r) => r.push_status === 'PENDING' && r.push_attempts === 0)).toBe(true);
       // Its lane holds no more than its limit: the rest of its events wait their turn.
       expect((await laneOf(slow.bank.code)).inFlight).toBeLessThanOrEqual(2);
+      const deferrals = await worker.get(MetricsService).eventPushDeferrals.get();
+      expect(deferrals.values.find((v) => v.labels.reason === 'lane_full')?.value ?? 0).toBeGreaterThanOrEqual(1);
     });
 
     it.each([200, 204])('counts a %i answer as delivered', async (status) => {

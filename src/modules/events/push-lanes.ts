@@ -155,7 +155,7 @@ export class PushLanes {
     };
   }
 
-  /** Both keys carry the partner as hash tag, so a Redis Cluster keeps them in one slot (the scripts use both). */
+  /** Both keys share one hash tag (the prefix's, else the partner's): a Redis Cluster keeps them in the slot the scripts need. */
   private keys(partnerId: string): [string, string] {
     const base = `${this.config.values.redisPrefix}:push-lane:{${partnerId}}`;
     return [`${base}:in-flight`, `${base}:circuit`];
