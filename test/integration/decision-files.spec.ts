@@ -47,6 +47,7 @@ describe('decision files', () => {
     jobId: 'test',
     attempt: 1,
     progress: async (p) => void progress.push(p as object),
+    defer: () => Promise.reject(new Error('not deferred here')),
   });
 
   beforeAll(async () => {

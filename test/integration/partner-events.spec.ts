@@ -362,4 +362,135 @@ describe('partner security-event feed', () => {
       expect(outbox).toHaveLength(0);
     });
   });
+  describe('push lanes and circuit breaker', () => {
+    let worker: INestApplicationContext | undefined;
+    const servers: Server[] = [];
+
+    afterEach(async () => {
+      // Hung connections first: a worker closes only once its active pushes end, and they end when these do.
+      for (const server of servers) server.closeAllConnections();
+      await worker?.close();
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+      servers.length = 0;
+      worker = undefined;
+    });
+
+    /** A bank endpoint on 127.0.0.1; `hang` reads the request and never answers it. */
+    async function endpoint(answer: number | 'hang'): Promise<{ url: string; requests: IncomingMessage[] }> {
+      const requests: IncomingMessage[] = [];
+      const server = createServer((req, res) => {
+        requests.push(req);
+        req.resume();
+        if (answer !== 'hang') req.on('end', () => res.writeHead(answer).end());
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`, requests };
+    }
+
+    const rowsOf = (partnerId: string): Promise<Array<Record<string, unknown>>> =>
+      db.query('SELECT id, push_status, push_attempts, push_last_error FROM partner_events WHERE partner_id = ? ORDER BY id', [partnerId]);
+
+    /** The partner's n rows once all are DELIVERED; throws (and eventually tries again) before, naming what it saw. */
+    const allDelivered = async (partnerId: string, n: number) => {
+      const rows = await rowsOf(partnerId);
+      if (rows.length === n && rows.every((r) => r.push_status === 'DELIVERED')) return rows;
+      throw new Error(`not delivered yet: ${JSON.stringify(rows)}`);
+    };
+
+    const laneOf = async (code: string) => {
+      const res = await inject(app, { method: 'GET', url: `/v1/admin/partners/${code}/push-lane`, headers: adminHeaders() });
+      expect(res.statusCode).toBe(200);
+      return res.json();
+    };
+
+    it("delivers one partner's pushes while another partner's endpoint hangs", async () => {
+      const hanging = await endpoint('hang');
+      const healthy = await endpoint(202);
+      const slow = await newBank({ pushEndpoint: hanging.url });
+      const fine = await newBank({ pushEndpoint: healthy.url });
+      // More hanging pushes than the worker has slots, each allowed a minute: without lanes they hold every slot.
+      worker = await startWorker({ WORKER_CONCURRENCY: '4', EVENT_PUSH_TIMEOUT_MS: '60000' });
+      for (let n = 0; n < 6; n++) await emit(slow.partnerId, 100 + n);
+      await eventually(async () => hanging.requests.length >= 1);
+
+      for (let n = 0; n < 3; n++) await emit(fine.partnerId, 110 + n);
+      const delivered = await eventually(() => allDelivered(fine.partnerId, 3), 20_000);
+      expect(delivered.map((r) => r.push_attempts)).toEqual([1, 1, 1]);
+      expect(healthy.requests).toHaveLength(3);
+      // The slow bank's pushes are still hanging, unanswered, and none of its events went anywhere.
+      expect(hanging.requests.some((req) => !req.socket.destroyed)).toBe(true);
+      expect((await rowsOf(slow.partnerId)).every((r) => r.push_status === 'PENDING' && r.push_attempts === 0)).toBe(true);
+      // Its lane holds no more than its limit: the rest of its events wait their turn.
+      expect((await laneOf(slow.bank.code)).inFlight).toBeLessThanOrEqual(2);
+      const deferrals = await worker.get(MetricsService).eventPushDeferrals.get();
+      expect(deferrals.values.find((v) => v.labels.reason === 'lane_full')?.value ?? 0).toBeGreaterThanOrEqual(1);
+    });
+
+    it.each([200, 204])('counts a %i answer as delivered', async (status) => {
+      const bank = await endpoint(status);
+      const { partnerId } = await newBank({ pushEndpoint: bank.url });
+      worker = await startWorker({ EVENT_PUSH_RETRY_DELAYS_MS: '10,10' });
+      await emit(partnerId, 120);
+      const [row] = await eventually(() => allDelivered(partnerId, 1));
+      expect(row.push_attempts).toBe(1);
+      expect(row.push_last_error).toBeNull();
+      expect(bank.requests).toHaveLength(1);
+    });
+
+    it('opens the circuit after repeated failures, defers pushes without sending them, and closes after a good probe', async () => {
+      const answers = [500, 500, 500, 503, 202];
+      const requests: number[] = [];
+      const server = createServer((req, res) => {
+        requests.push(requests.length);
+        req.resume();
+        req.on('end', () => res.writeHead(answers[Math.min(requests.length - 1, answers.length - 1)]).end());
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { bank, partnerId } = await newBank({ pushEndpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/e` });
+      worker = await startWorker({
+        // The last delay keeps the retry window (their sum) longer than this test.
+        EVENT_PUSH_RETRY_DELAYS_MS: '20,20,20,20,20,60000',
+        PUSH_CIRCUIT_FAILURES: '3',
+        PUSH_CIRCUIT_COOLDOWN_MS: '1500',
+      });
+      expect((await laneOf(bank.code)).circuit).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+
+      await emit(partnerId, 130);
+      const open = await eventually(async () => {
+        const lane = await laneOf(bank.code);
+        return lane.circuit.state === 'open' ? lane : undefined;
+      });
+      expect(open.circuit.consecutiveFailures).toBeGreaterThanOrEqual(3);
+      expect(Date.parse(open.circuit.openUntil)).not.toBeNaN();
+      await emit(partnerId, 131);
+
+      // The failed probe (503) opens it again; the next probe gets 202 and closes it; then everything goes out.
+      const rows = await eventually(() => allDelivered(partnerId, 2), 25_000);
+      const lane = await laneOf(bank.code);
+      expect(lane.circuit).toMatchObject({ state: 'closed', consecutiveFailures: 0, openUntil: null });
+      // Every request made was an attempt recorded on a row: a deferral while open sent nothing.
+      expect(requests).toHaveLength(6);
+      expect(rows.reduce((sum, r) => sum + Number(r.push_attempts), 0)).toBe(6);
+
+      const deferrals = await worker!.get(MetricsService).eventPushDeferrals.get();
+      expect(deferrals.values.find((v) => v.labels.reason === 'circuit_open')?.value ?? 0).toBeGreaterThanOrEqual(1);
+      const metrics = await inject(app, { method: 'GET', url: '/metrics', headers: adminHeaders() });
+      expect(metrics.body).toMatch(new RegExp(`partner_push_circuit_state\\{partner="${bank.code}"\\} 0`));
+    });
+
+    it('ends an event whose retry window passed while the circuit stayed open as DEAD, without sending it', async () => {
+      const bank = await endpoint(500);
+      const { partnerId } = await newBank({ pushEndpoint: bank.url });
+      worker = await startWorker({ EVENT_PUSH_RETRY_DELAYS_MS: '20,20', PUSH_CIRCUIT_FAILURES: '2', PUSH_CIRCUIT_COOLDOWN_MS: '600000' });
+      await emit(partnerId, 140);
+      const dead = await eventually(async () => {
+        const [row] = await rowsOf(partnerId);
+        return row.push_status === 'DEAD' ? row : undefined;
+      });
+      expect(dead).toMatchObject({ push_attempts: 3, push_last_error: 'push circuit open past the retry window' });
+      expect(bank.requests).toHaveLength(2);
+    });
+  });
 });

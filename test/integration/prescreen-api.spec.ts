@@ -37,7 +37,12 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
     inject(api, { method: 'GET', url: `/v1/admin/prescreen-runs/${id}`, headers });
   const putPreferences = (sub: string, payload: unknown, headers: Record<string, string> = bearer(['user'], sub)) =>
     inject(api, { method: 'PUT', url: '/v1/me/preferences', headers, payload: payload as object });
-  const ctx = (attempt: number): JobContext => ({ jobId: `test-${attempt}`, attempt, progress: async () => undefined });
+  const ctx = (attempt: number): JobContext => ({
+    jobId: `test-${attempt}`,
+    attempt,
+    progress: async () => undefined,
+    defer: () => Promise.reject(new Error('not deferred here')),
+  });
   const createProduct = async (extra: Record<string, unknown> = {}) => {
     const code = uniqueCode('CARD');
     const res = await inject(api, {

@@ -155,8 +155,21 @@ export const appConfigSchema = z
           .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
         pushTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000),
         pollMaxWaitMs: z.coerce.number().int().min(0).max(30_000).default(10_000),
+        /** Pushes in flight to one partner at once, across every worker (docs/RELIABILITY.md "Partner push lanes"). */
+        laneConcurrency: z.coerce.number().int().min(1).max(64).default(2),
+        /** How long a push waits (± half, at random) before looking again when its partner's lane is full. */
+        laneRetryMs: z.coerce.number().int().min(10).max(60_000).default(1_000),
+        /** Consecutive failed pushes (timeout, network error, non-2xx but 400) to one partner that open its circuit. */
+        circuitFailures: z.coerce.number().int().min(1).max(1000).default(5),
+        /** How long an open circuit defers that partner's pushes before one probe; doubles after each failed probe. */
+        circuitCooldownMs: z.coerce.number().int().min(10).max(3_600_000).default(60_000),
+        circuitMaxCooldownMs: z.coerce.number().int().min(10).max(86_400_000).default(900_000),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((e) => e.circuitMaxCooldownMs >= e.circuitCooldownMs, {
+        message: 'must be at least PUSH_CIRCUIT_COOLDOWN_MS',
+        path: ['circuitMaxCooldownMs'],
+      }),
     /**
      * Decision SLA (docs/DECISIONS.md): grace after a referral's SLA before it expires, and the length of one SLA
      * hour in ms — 3,600,000 in production; tests shorten it so an SLA in whole hours runs out in milliseconds.
@@ -256,6 +269,11 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   EVENT_PUSH_RETRY_DELAYS_MS: 'events.pushRetryDelaysMs',
   EVENT_PUSH_TIMEOUT_MS: 'events.pushTimeoutMs',
   EVENT_POLL_MAX_WAIT_MS: 'events.pollMaxWaitMs',
+  PUSH_LANE_CONCURRENCY: 'events.laneConcurrency',
+  PUSH_LANE_RETRY_MS: 'events.laneRetryMs',
+  PUSH_CIRCUIT_FAILURES: 'events.circuitFailures',
+  PUSH_CIRCUIT_COOLDOWN_MS: 'events.circuitCooldownMs',
+  PUSH_CIRCUIT_MAX_COOLDOWN_MS: 'events.circuitMaxCooldownMs',
   APPLICATION_VELOCITY_LIMIT: 'applications.velocityLimit',
   APPLICATION_VELOCITY_WINDOW_HOURS: 'applications.velocityWindowHours',
   APPLICATION_MAX_ACCOUNTS_PER_IDENTITY: 'applications.maxAccountsPerIdentity',

@@ -75,6 +75,28 @@ export class MetricsService {
     aggregator: 'sum',
   });
 
+  readonly eventPushDeferrals = new Counter({
+    name: 'partner_event_push_deferrals_total',
+    help: "RFC 8935 pushes put back to wait without an attempt: lane_full = the partner's in-flight limit reached, circuit_open = its circuit open",
+    labelNames: ['reason'],
+    registers: [this.registry],
+    aggregator: 'sum',
+  });
+
+  readonly pushCircuitState = new Gauge({
+    name: 'partner_push_circuit_state',
+    help: "Each pushing partner's circuit: 0 closed, 1 open (pushes deferred), 2 half-open (one probe allowed); read from Redis at scrape time",
+    labelNames: ['partner'],
+    registers: [this.sharedState],
+  });
+
+  readonly pushLaneInFlight = new Gauge({
+    name: 'partner_push_in_flight',
+    help: "Pushes in flight to each pushing partner (its lane's places taken; read from Redis at scrape time)",
+    labelNames: ['partner'],
+    registers: [this.sharedState],
+  });
+
   readonly referralSlaBreaches = new Counter({
     name: 'referral_sla_breaches_total',
     help: 'Referrals flagged late: no final decision at their decision SLA, by partner and product code',

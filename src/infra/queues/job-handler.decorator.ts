@@ -17,6 +17,11 @@ export interface JobContext {
   /** The outbox row behind the job, when it came through the outbox. */
   outboxId?: string;
   progress(value: number | object): Promise<void>;
+  /**
+   * Puts the job back to wait `delayMs` without running it now and without using one of its attempts (BullMQ's
+   * moveToDelayed + DelayedError). Never returns: the handler ends here and runs again from the start later.
+   */
+  defer(delayMs: number): Promise<never>;
 }
 
 type Handler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q, J>, ctx: JobContext) => Promise<unknown>;

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { Job, Worker } from 'bullmq';
+import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 
 import { AppConfigService } from '../config/app-config';
@@ -89,7 +89,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     this.collectHandlers();
     const { redisUrl, redisPrefix, worker: settings } = this.config.values;
     for (const queue of QUEUE_NAMES) {
-      const worker = new Worker(queue, (job) => this.process(queue, job), {
+      const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
         connection: bullConnection(redisUrl),
         prefix: redisPrefix,
         concurrency: settings.concurrency,
@@ -134,7 +134,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     if (missing.length > 0) throw new Error(`jobs without a handler: ${missing.join(', ')}`);
   }
 
-  private async process(queue: QueueName, job: Job): Promise<unknown> {
+  private async process(queue: QueueName, job: Job, token: string | undefined): Promise<unknown> {
     const handler = this.handlers.get(`${queue}/${job.name}`);
     if (!handler) throw new Error(`no handler for ${queue}/${job.name}`);
     const outboxId = outboxIdOf(job.id);
@@ -144,6 +144,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
       attempt: job.attemptsMade + 1,
       outboxId,
       progress: (value) => job.updateProgress(value),
+      defer: async (delayMs) => {
+        await job.moveToDelayed(Date.now() + Math.max(0, Math.round(delayMs)), token);
+        throw new DelayedError();
+      },
     };
     try {
       const result = await handler(job.data, ctx);
@@ -151,7 +155,8 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
       this.observe(queue, job.name, 'completed', started);
       return result ?? null;
     } catch (error) {
-      this.observe(queue, job.name, 'failed', started);
+      // A deferred job neither failed nor completed: BullMQ keeps it delayed and its outbox row stays ENQUEUED.
+      this.observe(queue, job.name, error instanceof DelayedError ? 'deferred' : 'failed', started);
       throw error;
     }
   }

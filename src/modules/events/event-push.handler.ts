@@ -9,7 +9,8 @@ import { JobPayload } from '../../infra/queues/job-catalogue';
 import { JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
 import { AuditWriter } from '../audit/audit.writer';
 import { PushStatus } from './partner-event';
-import { PartnerEventsRepository } from './partner-events.repository';
+import { PartnerEventsRepository, PushTarget } from './partner-events.repository';
+import { LaneTicket, PushLanes } from './push-lanes';
 import { PushResult, PushSender } from './push-sender';
 
 /**
@@ -32,22 +33,36 @@ export class EventPushHandler {
     private readonly audit: AuditWriter,
     private readonly metrics: MetricsService,
     private readonly config: AppConfigService,
+    private readonly lanes: PushLanes,
   ) {}
 
   @JobHandler('events', 'event.push')
-  async push(payload: JobPayload<'events', 'event.push'>, _ctx: JobContext): Promise<void> {
+  async push(payload: JobPayload<'events', 'event.push'>, ctx: JobContext): Promise<void> {
     const { eventId, attempt } = payload;
     const target = await this.events.pushTarget(eventId);
     if (!target || target.pushStatus !== 'PENDING' || target.pushAttempts !== attempt - 1) return;
 
     // The HTTP call runs outside any transaction: a slow bank must not hold row locks.
     let result: PushResult | undefined;
+    let mayRetry = true;
+    const delays = this.config.values.events.pushRetryDelaysMs;
     if (target.pushEndpoint === null) result = undefined;
     else if (target.partnerStatus !== 'ACTIVE') result = { outcome: 'failed', error: 'partner is suspended' };
-    else result = await this.sender.send(target.pushEndpoint, target.setJws);
+    else {
+      const ticket = await this.lanes.admit(target.partnerId);
+      if (ticket.verdict === 'go' || ticket.verdict === 'probe') result = await this.sendInLane(target, ticket);
+      else if (ticket.verdict === 'circuit_open' && target.ageMs > delays.reduce((a, b) => a + b, 0)) {
+        // Deferrals use no attempt, so a circuit open for days would keep the event PENDING for days: past the
+        // retry window it ends like a push that used all its attempts (DEAD, still in the poll feed).
+        result = { outcome: 'failed', error: 'push circuit open past the retry window' };
+        mayRetry = false;
+      } else {
+        this.metrics.eventPushDeferrals.inc({ reason: ticket.verdict === 'lane_full' ? 'lane_full' : 'circuit_open' });
+        await ctx.defer(this.lanes.waitFor(ticket));
+      }
+    }
 
-    const delays = this.config.values.events.pushRetryDelaysMs;
-    const retryIn = attempt <= delays.length ? delays[attempt - 1] : undefined;
+    const retryIn = mayRetry && attempt <= delays.length ? delays[attempt - 1] : undefined;
     const { status, error } = settle(result, retryIn !== undefined);
     const recorded = await this.tx.run(async (m) => {
       if (!(await this.events.recordAttempt(m, eventId, attempt, { status, error }))) return false;
@@ -80,6 +95,23 @@ export class EventPushHandler {
     const outcome = result === undefined ? 'skipped' : status === 'DEAD' ? 'dead' : result.outcome;
     this.metrics.eventPushes.inc({ outcome });
     if (status === 'DEAD') this.logger.warn({ eventId, partner: target.partnerCode, attempts: attempt, error }, 'event push gave up');
+  }
+
+  /** One push in the partner's lane; its place is freed and its outcome counted by the circuit whatever happens. */
+  private async sendInLane(target: PushTarget, ticket: LaneTicket): Promise<PushResult> {
+    let result: PushResult | undefined;
+    try {
+      result = await this.sender.send(target.pushEndpoint!, target.setJws);
+      return result;
+    } finally {
+      const outcome = !result || result.outcome === 'refused' ? 'not_sent' : result.outcome === 'failed' ? 'failed' : 'answered';
+      // A lost settle costs a place until its lease ends and one count of the circuit; the push itself happened.
+      const change = await this.lanes.settle(ticket, outcome).catch((error: Error) => {
+        this.logger.warn({ partner: target.partnerCode, err: error.message }, 'could not settle the push lane');
+        return 'none' as const;
+      });
+      if (change !== 'none') this.logger.warn({ partner: target.partnerCode, circuit: change }, `push circuit ${change}`);
+    }
   }
 }
 

@@ -7,17 +7,21 @@ import { EventPushHandler } from './event-push.handler';
 import { EventsPollController } from './events-poll.controller';
 import { PartnerEventsRepository } from './partner-events.repository';
 import { PartnerEvents } from './partner-events.service';
+import { PushLaneController } from './push-lane.controller';
+import { PushLaneMetrics } from './push-lane.metrics';
+import { PushLanes } from './push-lanes';
 import { PushSender } from './push-sender';
 
 /**
  * Each partner's security-event feed: SETs emitted inside business transactions (PartnerEvents, global so every
- * referral and overdue use case can emit), the RFC 8936 poll endpoint, RFC 8935 push and its dead letters.
+ * referral and overdue use case can emit), the RFC 8936 poll endpoint, RFC 8935 push (one lane and circuit breaker
+ * per partner) and its dead letters.
  */
 @Global()
 @Module({
   imports: [PartnersModule],
-  controllers: [EventsPollController, DeadLettersController],
-  providers: [PartnerEventsRepository, PartnerEvents, EventPollService, PushSender, EventPushHandler],
+  controllers: [EventsPollController, DeadLettersController, PushLaneController],
+  providers: [PartnerEventsRepository, PartnerEvents, EventPollService, PushSender, PushLanes, PushLaneMetrics, EventPushHandler],
   exports: [PartnerEvents],
 })
 export class EventsModule {}

@@ -45,3 +45,19 @@ export interface DeadLetterView {
   deadAt: string | null;
   acknowledged: boolean;
 }
+
+/** An operator's view of a partner's push lane and circuit breaker (docs/RELIABILITY.md "Partner push lanes"). */
+export interface PushLaneView {
+  circuit: {
+    state: 'closed' | 'open' | 'half_open';
+    /** Failed pushes since the last answered one. */
+    consecutiveFailures: number;
+    /** When an open circuit lets its next probe through; null when closed. */
+    openUntil: string | null;
+    /** Times it opened (or reopened after a failed probe) since it was last closed. */
+    opens: number;
+  };
+  /** Pushes to the partner in flight now, and the most allowed at once. */
+  inFlight: number;
+  limit: number;
+}

@@ -14,6 +14,8 @@ export interface PushTarget {
   setJws: string;
   pushStatus: PushStatus;
   pushAttempts: number;
+  /** Milliseconds since the event was made (MySQL's clock, like created_at). */
+  ageMs: number;
 }
 
 export interface DeadLetterRow {
@@ -183,7 +185,8 @@ export class PartnerEventsRepository {
   /** The event and its partner as a push needs them, outside any transaction (the HTTP call must not hold one). */
   async pushTarget(eventId: string): Promise<PushTarget | undefined> {
     const [row] = await this.dataSource.query(
-      `SELECT e.id, e.partner_id, p.code, p.status, p.push_endpoint, e.set_jws, e.push_status, e.push_attempts
+      `SELECT e.id, e.partner_id, p.code, p.status, p.push_endpoint, e.set_jws, e.push_status, e.push_attempts,
+              TIMESTAMPDIFF(MICROSECOND, e.created_at, NOW(3)) DIV 1000 AS age_ms
          FROM partner_events e JOIN partners p ON p.id = e.partner_id
         WHERE e.id = ?`,
       [eventId],
@@ -198,6 +201,7 @@ export class PartnerEventsRepository {
       setJws: row.set_jws,
       pushStatus: row.push_status,
       pushAttempts: Number(row.push_attempts),
+      ageMs: Number(row.age_ms),
     };
   }
 
@@ -220,6 +224,14 @@ export class PartnerEventsRepository {
       [attempt, outcome.status, outcome.error?.slice(0, 500) ?? null, outcome.status, outcome.status, eventId, attempt - 1],
     );
     return Number(result.affectedRows ?? 0) === 1;
+  }
+
+  /** Id and code of every partner with a push endpoint (the partners a push lane can exist for). */
+  async pushingPartners(): Promise<Array<{ id: string; code: string }>> {
+    const rows: Array<{ id: string; code: string }> = await this.dataSource.query(
+      'SELECT id, code FROM partners WHERE push_endpoint IS NOT NULL ORDER BY id',
+    );
+    return rows.map((r) => ({ id: String(r.id), code: r.code }));
   }
 
   /** One page of a partner's dead letters in creation order, `limit + 1` rows. */

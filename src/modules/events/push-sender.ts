@@ -10,6 +10,7 @@ import { isForbiddenAddress } from '../partners/push-endpoint.policy';
 
 /** What one RFC 8935 push attempt came to. */
 export type PushResult =
+  /** Any 2xx (RFC 8935 says 202). */
   | { outcome: 'delivered' }
   /** 400 with RFC 8935 §2.4 `{ err, description }`: the bank received the SET and refused it; retrying cannot help. */
   | { outcome: 'rejected'; error: string }
@@ -49,7 +50,9 @@ export class PushSender {
     }
     try {
       const { status, body } = await this.post(url, setJws, allowPrivate ? undefined : guardedLookup);
-      if (status === 202) return { outcome: 'delivered' };
+      // RFC 8935 §2.2 answers 202, but a bank answering 200 or 204 has received the SET all the same: resending it
+      // for a day would only fill its logs with duplicates.
+      if (status >= 200 && status < 300) return { outcome: 'delivered' };
       if (status === 400) return { outcome: 'rejected', error: describeRejection(body) };
       return { outcome: 'failed', error: `HTTP ${status}` };
     } catch (error) {
