@@ -217,7 +217,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       expect(after.counts.offersCreated).toBe(after.counts.eligible);
     });
 
-    it('a chunk that fails is retried; after its last attempt the run is FAILED with a reason an operator can read', async () => {
+    it('a chunk that fails is retried until it succeeds; one BullMQ gives up on makes the run FAILED with a reason an operator can read', async () => {
       const code = await createProduct();
       const { id } = (await startRun(code)).json();
       const runId = rowKey(id);
@@ -229,10 +229,24 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       ]);
       await expect(jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(1))).rejects.toThrow();
       expect((await getRun(id)).json()).toMatchObject({ status: 'RUNNING', finishedAt: null });
+      // Past the old last attempt (8) the run is still RUNNING: the chunk's policy retries it until it succeeds.
+      await expect(jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(9))).rejects.toThrow();
+      expect((await getRun(id)).json()).toMatchObject({ status: 'RUNNING', finishedAt: null });
 
-      await expect(jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(8))).rejects.toThrow();
+      // BullMQ gives up on the chunk (here: its attempts run out at once): the worker's final-failure hook tells the run.
+      await api.get(JobQueues).add('prescreening', 'prescreen.chunk', { runId, chunkNo: 0, correlationId: 't' }, { attempts: 1 });
+      const worker = await startWorker();
+      try {
+        await eventually(async () => (await getRun(id)).json().status === 'FAILED');
+      } finally {
+        await worker.close();
+      }
       const failed = (await getRun(id)).json();
-      expect(failed).toMatchObject({ status: 'FAILED', failureReason: 'chunk 0 failed after 8 attempts', finishedAt: expect.any(String) });
+      expect(failed).toMatchObject({
+        status: 'FAILED',
+        failureReason: 'chunk 0 was abandoned by the job queue',
+        finishedAt: expect.any(String),
+      });
       expect(JSON.stringify(failed)).not.toContain('no.such.field');
       // Later deliveries of the run's jobs change nothing.
       expect(await jobs.chunk({ runId, chunkNo: 0, correlationId: 't' }, ctx(1))).toEqual({ skipped: 'run-ended' });

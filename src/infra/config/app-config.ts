@@ -199,6 +199,10 @@ export const appConfigSchema = z
       lockDurationMs: z.coerce.number().int().min(1000),
       /** Port of the worker role's own /metrics (0 = off). */
       metricsPort: z.coerce.number().int().min(0).max(65535),
+      /** Multiplies every retry delay of the job retry policies (src/infra/queues/retry-policies.ts); tests shrink it. */
+      retryDelayScale: z.coerce.number().gt(0).max(1),
+      /** How often the worker checks that the periodic schedules still exist in Redis and restores missing ones. */
+      scheduleWatchIntervalMs: z.coerce.number().int().min(100),
     }),
   })
   .strict()
@@ -283,6 +287,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
   WORKER_METRICS_PORT: 'worker.metricsPort',
+  JOB_RETRY_DELAY_SCALE: 'worker.retryDelayScale',
+  SCHEDULE_WATCH_INTERVAL_MS: 'worker.scheduleWatchIntervalMs',
 };
 
 /** Settings that must never be printed. */

@@ -60,6 +60,13 @@ export class MetricsService {
     registers: [this.sharedState],
   });
 
+  readonly retriesAlerting = new Gauge({
+    name: 'job_retries_alerting',
+    help: "Jobs still being retried past their policy's alert threshold, failed within the last 2 h (read from Redis at scrape time)",
+    labelNames: ['queue'],
+    registers: [this.sharedState],
+  });
+
   readonly outboxPending = new Gauge({
     name: 'outbox_rows',
     help: 'Outbox rows by status (read from MySQL at scrape time)',

@@ -5,6 +5,7 @@ import { jsonColumn } from '../database/json-column';
 import { TransactionRunner } from '../database/transaction.runner';
 import { QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
+import { retryJobOptions } from '../queues/retry-policies';
 import { outboxJobId } from './outbox.service';
 
 interface OutboxRow {
@@ -130,7 +131,11 @@ export class OutboxRelay {
       jobs.push({
         name: row.job_name,
         data: jsonColumn(row.payload),
-        opts: { jobId: outboxJobId(row.id), delay: Math.max(0, Math.round(Number(row.due_in_ms))) },
+        opts: {
+          ...retryJobOptions(row.queue, row.job_name),
+          jobId: outboxJobId(row.id),
+          delay: Math.max(0, Math.round(Number(row.due_in_ms))),
+        },
       });
       byQueue.set(row.queue, jobs);
     }

@@ -1,12 +1,19 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { JobsOptions, Queue } from 'bullmq';
+import Redis from 'ioredis';
 
+import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, JobPayload, QUEUE_NAMES, QueueName } from './job-catalogue';
+import { REDIS } from './redis.module';
+import { retryAlertsKey, retryJobOptions } from './retry-policies';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
+/** A job counts as alerting while its last failure is this recent: one whose end was not recorded drops out by itself. */
+export const RETRY_ALERT_WINDOW_MS = 2 * 3600 * 1000;
 
 /** Typed access to every queue of the catalogue. Business code enqueues through the outbox, not here. */
 @Injectable()
@@ -16,6 +23,8 @@ export class JobQueues implements OnModuleInit {
   constructor(
     private readonly moduleRef: ModuleRef,
     private readonly metrics: MetricsService,
+    private readonly config: AppConfigService,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
   onModuleInit() {
@@ -24,6 +33,9 @@ export class JobQueues implements OnModuleInit {
       for (const [name, queue] of this.queues) {
         const counts = await queue.getJobCounts(...COUNTED_STATES);
         for (const state of COUNTED_STATES) this.metrics.queueDepth.set({ queue: name, state }, counts[state] ?? 0);
+        const key = retryAlertsKey(this.config.values.redisPrefix, name);
+        await this.redis.zremrangebyscore(key, '-inf', Date.now() - RETRY_ALERT_WINDOW_MS);
+        this.metrics.retriesAlerting.set({ queue: name }, await this.redis.zcard(key));
       }
     });
   }
@@ -38,7 +50,8 @@ export class JobQueues implements OnModuleInit {
     return [...this.queues.values()];
   }
 
+  /** Adds a job with its kind's retry policy; `opts` may override it. */
   add<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobPayload<Q, J>, opts?: JobsOptions) {
-    return this.get(queue).add(name, payload, opts);
+    return this.get(queue).add(name, payload, { ...retryJobOptions(queue, name), ...opts });
   }
 }

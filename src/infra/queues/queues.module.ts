@@ -6,10 +6,11 @@ import { QUEUE_NAMES } from './job-catalogue';
 import { JobQueues } from './job-queues';
 import { bullConnection } from './redis-connection';
 
-/** Bounded retention keeps Redis memory flat; failed jobs stay longer so they can be inspected. */
+/**
+ * Bounded retention keeps Redis memory flat; failed jobs stay longer so they can be inspected. Attempts and backoff
+ * are each job kind's own (retry-policies.ts), set where the job is added.
+ */
 export const DEFAULT_JOB_OPTIONS = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 2_000 },
   removeOnComplete: { age: 24 * 3600, count: 10_000 },
   removeOnFail: { age: 14 * 24 * 3600, count: 50_000 },
 } as const;

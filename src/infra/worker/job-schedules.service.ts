@@ -1,8 +1,10 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 
 import { AppConfigService } from '../config/app-config';
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
+import { retryJobOptions } from '../queues/retry-policies';
+import { PollingLoop } from './polling-loop';
 
 /** When a schedule fires: every `everyMs`, or on a cron pattern evaluated in UTC. */
 type Timing = { everyMs: number } | { cron: string };
@@ -45,9 +47,16 @@ export function configuredSchedules(config: AppConfigService['values']): { off: 
   return config.overdue.scanCron === 'off' ? { off: [overdue], on: [] } : { off: [], on: [overdue] };
 }
 
+/**
+ * Declares the periodic schedules (BullMQ job schedulers) at start-up, each job with its retry policy, and watches
+ * them: a scheduler lives only in Redis, so a Redis flush or a restore without persistence loses it, and nothing
+ * would run again until a worker restarted (docs/RELIABILITY.md). Every SCHEDULE_WATCH_INTERVAL_MS the watchdog looks
+ * for each scheduler and re-upserts the missing ones; any number of workers may do so at once (upsert is idempotent).
+ */
 @Injectable()
-export class JobSchedules implements OnApplicationBootstrap {
+export class JobSchedules implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(JobSchedules.name);
+  private readonly watchdog = new PollingLoop('schedule-watchdog', this.logger);
 
   constructor(
     private readonly queues: JobQueues,
@@ -56,12 +65,36 @@ export class JobSchedules implements OnApplicationBootstrap {
 
   async onApplicationBootstrap() {
     const { on, off } = configuredSchedules(this.config.values);
-    for (const s of [...SCHEDULES, ...on]) {
-      const repeat = 'cron' in s ? { pattern: s.cron, tz: 'UTC' } : { every: s.everyMs };
-      await this.queues.get(s.queue).upsertJobScheduler(s.name, repeat, { name: s.name, data: s.payload });
-    }
+    for (const s of [...SCHEDULES, ...on]) await this.upsert(s);
     for (const s of off) {
       if (await this.queues.get(s.queue).removeJobScheduler(s.name)) this.logger.log({ job: s.name }, 'schedule turned off');
     }
+    this.watchdog.start(this.config.values.worker.scheduleWatchIntervalMs, async () => {
+      await this.restoreMissing();
+      return false;
+    });
+  }
+
+  async onModuleDestroy() {
+    await this.watchdog.stop();
+  }
+
+  /** Re-upserts every schedule missing from Redis; returns their job names. */
+  async restoreMissing(): Promise<string[]> {
+    const restored: string[] = [];
+    for (const s of [...SCHEDULES, ...configuredSchedules(this.config.values).on]) {
+      if (await this.queues.get(s.queue).getJobScheduler(s.name)) continue;
+      await this.upsert(s);
+      restored.push(s.name);
+    }
+    if (restored.length > 0) this.logger.warn({ jobs: restored }, 'periodic schedules missing from Redis (flushed?): restored');
+    return restored;
+  }
+
+  private async upsert(s: Schedule): Promise<void> {
+    const repeat = 'cron' in s ? { pattern: s.cron, tz: 'UTC' } : { every: s.everyMs };
+    await this.queues
+      .get(s.queue)
+      .upsertJobScheduler(s.name, repeat, { name: s.name, data: s.payload, opts: retryJobOptions(s.queue, s.name) });
   }
 }

@@ -1,6 +1,7 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { DelayedError, Job, Worker } from 'bullmq';
+import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import { AppConfigService } from '../config/app-config';
@@ -9,7 +10,9 @@ import { AbandonedJob } from '../outbox/outbox.relay';
 import { outboxIdOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
+import { REDIS } from '../queues/redis.module';
 import { bullConnection } from '../queues/redis-connection';
+import { retryAlertsKey, retryBackoffStrategy, retryPolicyOf } from '../queues/retry-policies';
 import { RedisPolicyCheck } from './redis-policy.check';
 
 type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
@@ -80,6 +83,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly dataSource: DataSource,
     private readonly metrics: MetricsService,
     private readonly redisPolicy: RedisPolicyCheck,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {
     this.doneMarks = new OutboxDoneMarks(dataSource, this.logger);
   }
@@ -95,8 +99,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
         concurrency: settings.concurrency,
         lockDuration: settings.lockDurationMs,
         stalledInterval: settings.lockDurationMs,
+        settings: { backoffStrategy: retryBackoffStrategy(queue, settings.retryDelayScale) },
       });
       worker.on('failed', (job, error) => void this.onFailed(queue, job, error));
+      worker.on('completed', (job) => void this.onCompleted(queue, job));
       worker.on('error', (error) => this.logger.error({ queue, err: error.message }, 'worker error'));
       this.workers.push(worker);
     }
@@ -162,9 +168,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * A job the outbox sweeper found failed in BullMQ without this hook having seen its last attempt (a job that stalled
-   * more often than allowed): handed to its @JobAbandonedHandler, if it has one, and counted as a final failure.
-   * Throws what the handler throws, so the sweeper leaves the job for its next pass.
+   * A job BullMQ gave up on (final failure), found by the final-failure hook or by the outbox sweeper (a job that
+   * stalled more often than allowed never reaches the hook): handed to its @JobAbandonedHandler, if it has one, so the
+   * row's owner records the failure, and counted as a final failure. Throws what the handler throws, so the sweeper
+   * leaves the job for its next pass.
    */
   async abandoned(job: AbandonedJob): Promise<void> {
     const handler = this.abandonedHandlers.get(`${job.queue}/${job.jobName}`);
@@ -172,20 +179,70 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     this.metrics.jobFailures.inc({ queue: job.queue, job: job.jobName, final: 'true' });
   }
 
-  /** The final-failure hook: retries exhausted, the outbox row records it so the failure stays visible. */
+  /**
+   * Every failed attempt. Past the policy's alert threshold the failure is an error and the job joins the alerting set
+   * (job_retries_alerting). A final failure goes to the owner's abandoned-job handler first; once that succeeded the
+   * outbox row becomes FAILED. If the owner cannot be told now (its database is down), the row stays ENQUEUED and the
+   * sweeper finds the failed job and tells the owner again (OutboxPump).
+   */
   private async onFailed(queue: QueueName, job: Job | undefined, error: Error) {
-    const final = !!job && job.attemptsMade >= (job.opts.attempts ?? 1);
-    this.metrics.jobFailures.inc({ queue, job: job?.name ?? 'unknown', final: String(final) });
-    this.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: error.message }, 'job failed');
-    const outboxId = outboxIdOf(job?.id);
-    if (final && outboxId) {
-      await this.dataSource
-        .query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status <> 'DONE'`, [
-          error.message.slice(0, 1000),
-          outboxId,
-        ])
-        .catch((e: Error) => this.logger.error({ err: e.message, outboxId }, 'could not record final job failure'));
+    if (!job) {
+      this.logger.warn({ queue, err: error.message }, 'job failed');
+      return;
     }
+    const policy = retryPolicyOf(queue, job.name);
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError';
+    const alerting = !final && job.attemptsMade >= policy.alertAfterAttempts;
+    const log = { queue, job: job.name, jobId: job.id, attempt: job.attemptsMade, final, err: error.message };
+    if (alerting) this.logger.error(log, 'job keeps failing: retried past its alert threshold');
+    else this.logger.warn(log, 'job failed');
+    const key = retryAlertsKey(this.config.values.redisPrefix, queue);
+    if (alerting) await this.bestEffort(this.redis.zadd(key, Date.now(), job.id ?? ''), 'could not record a retry alert');
+    if (!final) {
+      this.metrics.jobFailures.inc({ queue, job: job.name, final: 'false' });
+      return;
+    }
+    if (job.attemptsMade >= policy.alertAfterAttempts)
+      await this.bestEffort(this.redis.zrem(key, job.id ?? ''), 'could not clear a retry alert');
+    const outboxId = outboxIdOf(job.id);
+    const abandoned: AbandonedJob = {
+      outboxId: outboxId ?? '',
+      queue,
+      jobName: job.name,
+      payload: job.data as object,
+      reason: error.message,
+    };
+    try {
+      await this.abandoned(abandoned);
+    } catch (e) {
+      this.logger.error(
+        { queue, job: job.name, jobId: job.id, err: (e as Error).message },
+        'owner of a failed job not told; the sweeper will',
+      );
+      return;
+    }
+    if (!outboxId) return;
+    await this.dataSource
+      .query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status <> 'DONE'`, [
+        error.message.slice(0, 1000),
+        outboxId,
+      ])
+      .catch((e: Error) => this.logger.error({ err: e.message, outboxId }, 'could not record final job failure'));
+  }
+
+  /** A job that had been alerting succeeded: it leaves the alerting set. */
+  private async onCompleted(queue: QueueName, job: Job) {
+    // attemptsMade counts this successful attempt too.
+    if (job.attemptsMade - 1 < retryPolicyOf(queue, job.name).alertAfterAttempts) return;
+    this.logger.log({ queue, job: job.name, jobId: job.id, attempts: job.attemptsMade }, 'job succeeded after alerting retries');
+    await this.bestEffort(
+      this.redis.zrem(retryAlertsKey(this.config.values.redisPrefix, queue), job.id ?? ''),
+      'could not clear a retry alert',
+    );
+  }
+
+  private async bestEffort(op: Promise<unknown>, message: string): Promise<void> {
+    await op.catch((e: Error) => this.logger.warn({ err: e.message }, message));
   }
 
   private observe(queue: string, job: string, outcome: string, started: bigint) {

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 
 import { toPublicId } from '../../common/public-id';
 import { TransactionRunner } from '../../infra/database/transaction.runner';
 import { BasePayload } from '../../infra/queues/job-catalogue';
-import { JobHandler } from '../../infra/queues/job-handler.decorator';
+import { JobAbandonedHandler, JobHandler } from '../../infra/queues/job-handler.decorator';
+import { AuditWriter } from '../audit/audit.writer';
 import { decisionOf, DecisionsRepository } from './decisions.repository';
 
 export const APPLICATION_DECIDED = 'APPLICATION_DECIDED';
@@ -20,9 +21,12 @@ export type ApplyOutcome = 'missing' | 'not-final' | 'applied' | 'already-applie
  */
 @Injectable()
 export class DecisionApplyProcessor {
+  private readonly logger = new Logger(DecisionApplyProcessor.name);
+
   constructor(
     private readonly tx: TransactionRunner,
     private readonly repository: DecisionsRepository,
+    private readonly audit: AuditWriter,
   ) {}
 
   @JobHandler('decisions', 'decision.apply')
@@ -46,6 +50,31 @@ export class DecisionApplyProcessor {
           decidedAt: decision.decidedAt,
         })) || changed;
       return { outcome: changed ? ('applied' as const) : ('already-applied' as const) };
+    });
+  }
+
+  /**
+   * BullMQ gave up applying a decision (retried until it succeeds, so: it stalled too often, or an operator failed
+   * it): the decision stands, but an approval may have no cardholder row and the user no notification. A FAILURE audit
+   * entry and an error log say so; the outbox row is FAILED and an operator re-runs it once the cause is fixed.
+   */
+  @JobAbandonedHandler('decisions', 'decision.apply')
+  async abandoned(payload: BasePayload & { referralId: string }, reason: string): Promise<void> {
+    const r = await this.tx.run((m) => this.repository.lockForApply(m, payload.referralId));
+    if (!r) return;
+    const referralId = toPublicId('ref', r.id);
+    this.logger.error({ referralId, correlationId: payload.correlationId, reason }, 'decision apply abandoned by the job queue');
+    await this.audit.append({
+      actorType: 'system',
+      actorId: 'decision-apply',
+      action: 'decision.apply_abandoned',
+      resourceType: 'referral',
+      resourceId: referralId,
+      subjectUserHash: this.audit.subjectHash(r.user_id),
+      partnerCode: r.partner_code,
+      requestId: payload.correlationId,
+      outcome: 'FAILURE',
+      details: { status: r.status, productCode: r.product_code },
     });
   }
 }

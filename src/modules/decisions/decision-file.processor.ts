@@ -1,17 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 
 import { JobPayload } from '../../infra/queues/job-catalogue';
-import { JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
-import { DEFAULT_JOB_OPTIONS } from '../../infra/queues/queues.module';
+import { JobAbandonedHandler, JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
 import { DecisionFilesService } from './decision-files.service';
-
-/** Relayed jobs carry the queue's default options, so this is the attempt after which BullMQ gives up. */
-const LAST_ATTEMPT = DEFAULT_JOB_OPTIONS.attempts;
 
 /**
  * `decisions/decision-file.process`: decides an uploaded file's lines (resumable, see DecisionFilesService.process).
- * A run that throws is retried by BullMQ; on the last attempt the file is marked FAILED first, so the bank sees it on
- * GET …/decision-files/{id} and not only in the queue. The cause stays in the logs.
+ * A run that throws is retried by BullMQ until it succeeds (retry policy UNTIL_DONE); when BullMQ gives up all the
+ * same, the file is marked FAILED, so the bank sees it on GET …/decision-files/{id} instead of PROCESSING forever.
+ * The cause stays in the logs.
  */
 @Injectable()
 export class DecisionFileProcessor {
@@ -34,8 +31,13 @@ export class DecisionFileProcessor {
         },
         'decision file job failed',
       );
-      if (ctx.attempt >= LAST_ATTEMPT) await this.files.fail(payload.fileId, `processing failed after ${ctx.attempt} attempts`);
       throw error;
     }
+  }
+
+  @JobAbandonedHandler('decisions', 'decision-file.process')
+  async abandoned(payload: JobPayload<'decisions', 'decision-file.process'>, reason: string): Promise<void> {
+    this.logger.error({ fileId: payload.fileId, correlationId: payload.correlationId, reason }, 'decision file abandoned by the job queue');
+    await this.files.fail(payload.fileId, 'processing was abandoned by the job queue');
   }
 }

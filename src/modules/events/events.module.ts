@@ -4,6 +4,7 @@ import { PartnersModule } from '../partners/partners.module';
 import { DeadLettersController } from './dead-letters.controller';
 import { EventPollService } from './event-poll.service';
 import { EventPushHandler } from './event-push.handler';
+import { EventPushAbandoned } from './event-push-abandoned.handler';
 import { EventsPollController } from './events-poll.controller';
 import { PartnerEventsRepository } from './partner-events.repository';
 import { PartnerEvents } from './partner-events.service';
@@ -21,7 +22,16 @@ import { PushSender } from './push-sender';
 @Module({
   imports: [PartnersModule],
   controllers: [EventsPollController, DeadLettersController, PushLaneController],
-  providers: [PartnerEventsRepository, PartnerEvents, EventPollService, PushSender, PushLanes, PushLaneMetrics, EventPushHandler],
+  providers: [
+    PartnerEventsRepository,
+    PartnerEvents,
+    EventPollService,
+    PushSender,
+    PushLanes,
+    PushLaneMetrics,
+    EventPushHandler,
+    EventPushAbandoned,
+  ],
   exports: [PartnerEvents],
 })
 export class EventsModule {}

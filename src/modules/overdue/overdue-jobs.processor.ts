@@ -2,18 +2,15 @@ import { Injectable, Logger } from '@nestjs/common';
 
 import { JobPayload } from '../../infra/queues/job-catalogue';
 import { JobAbandonedHandler, JobContext, JobHandler } from '../../infra/queues/job-handler.decorator';
-import { DEFAULT_JOB_OPTIONS } from '../../infra/queues/queues.module';
 import { OverdueNoticesService } from './overdue-notices.service';
 import { OverdueScanExecution } from './overdue-scan-execution.service';
 import { OverdueScansService } from './overdue-scans.service';
 
-/** Relayed jobs carry the queue's default options, so this is the attempt after which BullMQ gives up. */
-const LAST_ATTEMPT = DEFAULT_JOB_OPTIONS.attempts;
-
 /**
- * The `overdue` queue: the daily schedule's tick, a scan's planning and chunk jobs, and notice delivery. A scan job
- * that fails its last attempt, or that BullMQ abandons, marks the scan FAILED, so the failure shows on the scan
- * (GET /v1/admin/overdue-scans/{id}) and the next scan may start.
+ * The `overdue` queue: the daily schedule's tick, a scan's planning and chunk jobs, and notice delivery, each retried
+ * until it succeeds (retry policy UNTIL_DONE). A scan job BullMQ gives up on all the same marks the scan FAILED, so
+ * the failure shows on the scan (GET /v1/admin/overdue-scans/{id}) and the next scan may start; a notice it gives up
+ * on is audited as a failure (its report keeps waiting for the notice: sharing before notifying is not allowed).
  */
 @Injectable()
 export class OverdueJobsProcessor {
@@ -32,21 +29,17 @@ export class OverdueJobsProcessor {
 
   @JobHandler('overdue', 'overdue.scan-plan')
   async plan(payload: JobPayload<'overdue', 'overdue.scan-plan'>, ctx: JobContext): Promise<unknown> {
-    return this.failingScanOnLastAttempt(payload.scanId, ctx, 'planning', async () => {
-      const outcome = await this.execution.plan(payload.scanId, payload.correlationId);
-      await ctx.progress(outcome);
-      return outcome;
-    });
+    const outcome = await this.execution.plan(payload.scanId, payload.correlationId);
+    await ctx.progress(outcome);
+    return outcome;
   }
 
   @JobHandler('overdue', 'overdue.scan-chunk')
   async chunk(payload: JobPayload<'overdue', 'overdue.scan-chunk'>, ctx: JobContext): Promise<unknown> {
-    return this.failingScanOnLastAttempt(payload.scanId, ctx, `chunk ${payload.chunkNo}`, async () => {
-      const outcome = await this.execution.evaluateChunk(payload.scanId, payload.chunkNo, payload.correlationId);
-      const summary = outcome.done ? { ...outcome.counts, scanCompleted: outcome.scanCompleted } : { skipped: outcome.reason };
-      await ctx.progress(summary);
-      return summary;
-    });
+    const outcome = await this.execution.evaluateChunk(payload.scanId, payload.chunkNo, payload.correlationId);
+    const summary = outcome.done ? { ...outcome.counts, scanCompleted: outcome.scanCompleted } : { skipped: outcome.reason };
+    await ctx.progress(summary);
+    return summary;
   }
 
   @JobHandler('overdue', 'overdue.notice-send')
@@ -66,14 +59,9 @@ export class OverdueJobsProcessor {
     await this.execution.fail(payload.scanId, `chunk ${payload.chunkNo} was abandoned by the job queue`);
   }
 
-  private async failingScanOnLastAttempt<T>(scanId: string, ctx: JobContext, step: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.logger.warn({ scanId, step, attempt: ctx.attempt, err: message }, 'overdue scan job failed');
-      if (ctx.attempt >= LAST_ATTEMPT) await this.execution.fail(scanId, `${step} failed after ${ctx.attempt} attempts`);
-      throw error;
-    }
+  @JobAbandonedHandler('overdue', 'overdue.notice-send')
+  async sendAbandoned(payload: JobPayload<'overdue', 'overdue.notice-send'>, reason: string): Promise<void> {
+    this.logger.error({ noticeId: payload.noticeId, reason }, 'overdue notice delivery abandoned by the job queue');
+    await this.notices.deliveryAbandoned(payload.noticeId, payload.correlationId);
   }
 }

@@ -69,6 +69,28 @@ export class OverdueNoticesService {
     });
   }
 
+  /**
+   * The job queue gave up delivering a notice: audited as a failure, so the compliance trail shows the notice was not
+   * delivered (no clear text of the reason: it may hold the sender's answer). The notice stays PENDING and unsent, so
+   * its report keeps waiting; an operator re-runs the outbox row once the sender works again.
+   */
+  async deliveryAbandoned(noticeId: string, requestId: string): Promise<void> {
+    const n = await this.notices.find(noticeId);
+    if (!n || n.sent_at || n.status !== 'PENDING') return;
+    await this.audit.append({
+      actorType: 'system',
+      actorId: 'overdue-notice',
+      action: 'overdue_notice.delivery_abandoned',
+      resourceType: 'overdue_notice',
+      resourceId: noticePublicId(n.id),
+      subjectUserHash: this.audit.subjectHash(n.user_id),
+      partnerCode: n.partner_code,
+      requestId,
+      outcome: 'FAILURE',
+      details: { referralId: referralPublicId(n.referral_id), shareOn: n.share_on },
+    });
+  }
+
   async listForUser(userId: string, page: { limit: number; cursor?: string }): Promise<Page<OverdueNoticeView>> {
     const rows = await this.notices.pageOfUser(userId, decodeCursor(page.cursor), page.limit);
     return toPage(rows, page.limit, (r) => r.id, toView);

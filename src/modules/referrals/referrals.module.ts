@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { CreditRecordsModule } from '../credit-records/credit-records.module';
 import { ReferralPackagingProcessor } from './packaging/referral-packaging.processor';
 import { ReferralPackagingRepository } from './packaging/referral-packaging.repository';
+import { ReferralPackagingFailure } from './packaging/referral-packaging-failure.handler';
 import { PartnerReferralsController } from './partner/partner-referrals.controller';
 import { PartnerReferralsRepository } from './partner/partner-referrals.repository';
 import { PartnerReferralsService } from './partner/partner-referrals.service';
@@ -19,6 +20,7 @@ import { ReferralFilePurgeRepository } from './retention/referral-file-purge.rep
     ReferralFileSealer,
     ReferralPackagingRepository,
     ReferralPackagingProcessor,
+    ReferralPackagingFailure,
     PartnerReferralsRepository,
     PartnerReferralsService,
     ReferralFilePurgeRepository,

@@ -96,6 +96,23 @@ export class ReferralPackagingRepository {
   }
 
   /** Locks one referral, waiting for whoever holds it (a batch packaging it) to commit or roll back. */
+  /** Whose referral it is, for a referral the caller has locked (a packaging that failed for good). */
+  async ownerOf(m: EntityManager, referralId: string): Promise<{ id: string; user_id: string; partner_id: string; partner_code: string }> {
+    const [row] = await m.query(
+      'SELECT r.id, r.user_id, r.partner_id, p.code AS partner_code FROM referrals r JOIN partners p ON p.id = r.partner_id WHERE r.id = ?',
+      [referralId],
+    );
+    return row;
+  }
+
+  /** Ends the referral's OPEN_APPLICATION relationship, so the user is no longer blocked by it. */
+  async endOpenApplication(m: EntityManager, r: { id: string; user_id: string; partner_id: string }): Promise<void> {
+    await m.query(
+      `DELETE FROM partner_relationships WHERE user_id = ? AND partner_id = ? AND kind = 'OPEN_APPLICATION' AND referral_id = ?`,
+      [r.user_id, r.partner_id, r.id],
+    );
+  }
+
   async lockStatus(m: EntityManager, referralId: string): Promise<string | undefined> {
     const [row] = await m.query('SELECT status FROM referrals WHERE id = ? FOR UPDATE', [referralId]);
     return row?.status;
