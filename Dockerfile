@@ -27,6 +27,8 @@ COPY config ./config
 # The compliance console's static files, served as written at /console/ (src/modules/compliance/console-assets.ts).
 COPY console ./console
 # The files above stay owned by root: the gateway cannot rewrite its own code or defaults.
+# The audit archive's mount point (AUDIT_ARCHIVE_DIR), the one place the worker writes; a named volume copies its owner.
+RUN mkdir -p /var/lib/gateway/audit-archive && chown node:node /var/lib/gateway/audit-archive
 USER node
 EXPOSE 3000
 CMD ["node", "dist/src/main.js", "api"]

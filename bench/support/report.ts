@@ -18,8 +18,8 @@ export interface TargetCheck {
   /** e.g. "ingest / raw INSERT" */
   measured: number | null;
   target: number;
-  /** ratio and rate: measured ≥ target; maxMs: a latency, maxSeconds: a duration, measured ≤ target. */
-  kind: 'ratio' | 'rate' | 'maxMs' | 'maxSeconds';
+  /** ratio and rate: measured ≥ target; maxMs: a latency, maxSeconds: a duration, maxMiB: memory, measured ≤ target. */
+  kind: 'ratio' | 'rate' | 'maxMs' | 'maxSeconds' | 'maxMiB';
   pass: boolean | null;
 }
 
@@ -48,7 +48,9 @@ const ratioText = (t: TargetCheck) =>
       ? `${fmt(t.measured, 'ms')} ms`
       : t.kind === 'maxSeconds'
         ? `${fmt(t.measured, 'ms')} s`
-        : `${fmt(t.measured)} /s`;
+        : t.kind === 'maxMiB'
+          ? `${fmt(t.measured)} MiB`
+          : `${fmt(t.measured)} /s`;
 const targetText = (t: TargetCheck) =>
   t.kind === 'ratio'
     ? `≥ ${t.target}×`
@@ -56,7 +58,9 @@ const targetText = (t: TargetCheck) =>
       ? `≤ ${fmt(t.target)} ms`
       : t.kind === 'maxSeconds'
         ? `≤ ${fmt(t.target)} s`
-        : `≥ ${fmt(t.target)} /s`;
+        : t.kind === 'maxMiB'
+          ? `< ${fmt(t.target)} MiB`
+          : `≥ ${fmt(t.target)} /s`;
 const verdict = (t: TargetCheck) => (t.pass === null ? 'not measured' : t.pass ? 'met' : 'MISSED');
 
 export function printTable(report: BenchReport): void {

@@ -6,14 +6,18 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { BrowserContext, Page, Request } from 'playwright-core';
 import { DataSource } from 'typeorm';
 
+import { keyOf } from '../../src/common/public-id';
 import { AuditRepository } from '../../src/modules/audit/audit.repository';
 import { AuditWriter } from '../../src/modules/audit/audit.writer';
 import { AuditChainer } from '../../src/modules/audit/audit-chainer.service';
 import { AuditEntryInput } from '../../src/modules/audit/audit-entry';
 import { CONSOLE_CSP } from '../../src/modules/compliance/console-assets';
+import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
+import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { eventually, startHttpApp } from '../support/app';
 import { focusedId, launchBrowser, textMatching, withPage } from '../support/browser';
-import { inject, platformToken, uniqueCode } from '../support/partner-client';
+import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
+import { applyAfterPrescreen, createProduct, userIds } from '../support/referral-flow';
 
 /**
  * The compliance console in Debian's Chromium against a real api process on a real socket: sign-in, search and paging,
@@ -285,7 +289,7 @@ describe('compliance console (browser)', () => {
       }
     });
   });
-  it("opens a user's timeline: an unknown user (or, before GET …/timeline lands, the missing route) is a clear 404 state", async () => {
+  it("opens a user's timeline: an unknown user is a clear 404 state", async () => {
     await withPage(context, async (page, record) => {
       await signIn(page);
       await page.locator('#timeline-user').fill(userId);
@@ -300,60 +304,82 @@ describe('compliance console (browser)', () => {
   });
 
   /**
-   * The rendering of API.md's timeline shape. GET /v1/compliance/users/{userId}/timeline is built on another branch
-   * (compliance-timeline); until it is merged, this test answers that one route in the browser with a body of the
-   * contract's shape, so that the console's rendering, paging and clean-up are checked now. After the merge, replace
-   * the answer with a user seeded through the owning modules (see the test above for the real call).
+   * A real applicant, seeded through the owning modules (credit record, pre-screen, consent and application, packaging,
+   * the bank's fetch: a disclosure), so the console renders GET …/timeline's own answer. The console asks for the API's
+   * default page (100 entries), more than one referral makes; to see it page with the API's cursors, the browser adds
+   * `limit=3` to each timeline request and lets it through to the gateway — the answers stay the gateway's.
    */
-  it("renders a timeline answer of the contract's shape, pages it with its cursor, and removes the personal data on close and sign-out", async () => {
+  it("renders a seeded user's timeline as the API answers it, pages it with its cursor, and removes the personal data on close and sign-out", async () => {
+    const bank = new BankClient(uniqueCode('CUIT'));
+    const [applicant] = userIds(1);
+    await bank.register(api);
+    const productCode = await createProduct(api, bank.code, ['creditRecord.score']);
+    const [ref] = await applyAfterPrescreen(api, [applicant], productCode);
+    await api.get(ReferralPackagingProcessor).package({ referralId: keyOf('ref', ref)!, correlationId: 'cui-spec' });
+    const fetched = await inject(api, {
+      method: 'GET',
+      url: `/partner/v1/referrals/${ref}`,
+      headers: { authorization: `Bearer ${await bank.accessToken(api)}` },
+    });
+    expect(fetched.statusCode).toBe(200);
+    await chain();
+    const identity = (await api.get(CreditRecordsService).currentRecord(applicant))!.identity;
+    const last4 = identity.nationalId.slice(-4);
+    // The whole timeline from the API in one page, to compare the console's pages with.
+    const whole = await inject(api, {
+      method: 'GET',
+      url: `/v1/compliance/users/${applicant}/timeline?limit=500`,
+      headers: { authorization },
+    });
+    expect(whole.statusCode).toBe(200);
+    const expected = (
+      whole.json().data as Array<{ at: string; kind: string; partner?: string; referralId?: string; summary: string; auditSeq?: number }>
+    ).map((e) =>
+      [
+        [`${e.at.replace('T', ' ').replace('Z', '')} UTC`, e.kind, e.partner, e.referralId && `referral ${e.referralId}`]
+          .concat(e.auditSeq !== undefined ? [`audit seq ${e.auditSeq}`] : [])
+          .filter(Boolean)
+          .join(' · '),
+        e.summary,
+      ].join('\n'),
+    );
+    expect(expected.length).toBeGreaterThan(3);
+    expect(expected.some((e) => / · disclosure · /.test(e))).toBe(true);
+
     await withPage(context, async (page, record) => {
-      const user = { userId, name: 'Zhang Wei, "Ann" <b>', nationalIdLast4: '123X' };
-      const first = {
-        user,
-        data: [
-          { at: '2026-11-01T08:00:00.000Z', kind: 'consent.granted', partner, summary: 'Consent to share name and score', auditSeq: 11 },
-          { at: '2026-11-01T08:00:01.000Z', kind: 'referral.status', partner, referralId: 'ref_abc', summary: 'READY → DELIVERED' },
-        ],
-        nextCursor: 'c1',
-      };
-      const second = {
-        user,
-        data: [{ at: '2026-11-20T09:30:00.000Z', kind: 'delinquency', partner, summary: '45 days overdue' }],
-        nextCursor: null,
-      };
-      await page.route('**/v1/compliance/users/*/timeline*', (route) =>
-        route.fulfill({
-          contentType: 'application/json',
-          body: JSON.stringify(new URL(route.request().url()).searchParams.get('cursor') === 'c1' ? second : first),
-        }),
-      );
+      await page.route('**/v1/compliance/users/*/timeline*', (route) => {
+        const url = new URL(route.request().url());
+        url.searchParams.set('limit', '3');
+        return route.continue({ url: url.toString() });
+      });
       await signIn(page);
-      await page.locator('#timeline-user').fill(userId);
+      await page.locator('#timeline-user').fill(applicant);
       await page.locator('#timeline-user').press('Enter');
-      // Text, never markup: the name's "<b>" is shown as typed.
-      await textMatching(page.locator('#timeline-user-title'), `Zhang Wei, "Ann" <b> · ${userId} · national id …123X`);
+      // The name, decrypted by the gateway for this answer only, shown as text.
+      await textMatching(page.locator('#timeline-user-title'), `${identity.name} · ${applicant} · national id …${last4}`);
       expect(await focusedId(page)).toBe('timeline-user-title');
-      expect(await page.locator('#timeline-entries li').allInnerTexts()).toEqual([
-        `2026-11-01 08:00:00.000 UTC · consent.granted · ${partner} · audit seq 11\nConsent to share name and score`,
-        `2026-11-01 08:00:01.000 UTC · referral.status · ${partner} · referral ref_abc\nREADY → DELIVERED`,
-      ]);
-      await page.getByRole('button', { name: 'More' }).click();
-      await textMatching(page.locator('#timeline-entries li').nth(2), /45 days overdue/);
+      expect(await page.locator('#timeline-entries li').allInnerTexts()).toEqual(expected.slice(0, 3));
+      for (let shown = 3; shown < expected.length; shown += 3) {
+        await page.getByRole('button', { name: 'More' }).click();
+        await eventually(async () => (await page.locator('#timeline-entries li').count()) === Math.min(shown + 3, expected.length));
+      }
+      expect(await page.locator('#timeline-entries li').allInnerTexts()).toEqual(expected);
       expect(await page.getByRole('button', { name: 'More' }).isHidden()).toBe(true);
+      // Every page came from the gateway: the first without a cursor, each next one with the cursor the last answered.
       const calls = apiCalls(record.requests).map((r) => new URL(r.url()));
-      expect(calls.map((u) => [u.pathname, u.searchParams.get('cursor')])).toEqual([
-        [`/v1/compliance/users/${userId}/timeline`, null],
-        [`/v1/compliance/users/${userId}/timeline`, 'c1'],
-      ]);
+      expect(calls).toHaveLength(Math.ceil(expected.length / 3));
+      expect(calls.every((u) => u.pathname === `/v1/compliance/users/${applicant}/timeline`)).toBe(true);
+      expect(calls[0].searchParams.get('cursor')).toBeNull();
+      expect(calls.slice(1).every((u) => u.searchParams.get('cursor'))).toBe(true);
 
       await page.getByRole('button', { name: 'Close timeline' }).click();
-      expect(await page.content()).not.toContain('Zhang Wei');
+      expect(await page.content()).not.toContain(identity.name);
       expect(await focusedId(page)).toBe('timeline-user');
       await page.locator('#timeline-user').press('Enter');
-      await textMatching(page.locator('#timeline-user-title'), /^Zhang Wei/);
+      await textMatching(page.locator('#timeline-user-title'), new RegExp(`^${identity.name}`));
       await page.getByRole('button', { name: 'Sign out' }).click();
-      expect(await page.content()).not.toContain('Zhang Wei');
-      expect(await page.content()).not.toContain('123X');
+      expect(await page.content()).not.toContain(identity.name);
+      expect(await page.content()).not.toContain(`…${last4}`);
     });
   });
 });

@@ -1,11 +1,16 @@
+import { readFile } from 'node:fs/promises';
+
 import { INestApplicationContext } from '@nestjs/common';
 import { Command, InvalidArgumentError } from 'commander';
 
 import { loadConfig } from '../../infra/config/load-config';
+import { verifyArchiveFile } from '../../modules/audit/audit-archive-file.verifier';
+import { AuditArchiver } from '../../modules/audit/audit-archiver.service';
 import { AuditChainer } from '../../modules/audit/audit-chainer.service';
 import { AuditCheckpointer } from '../../modules/audit/audit-checkpoint.service';
 import { AuditVerifier } from '../../modules/audit/audit-verifier.service';
 import { createTrustCoreContext } from '../../modules/signing/trust-core.context';
+import { CliError } from '../cli-context';
 
 const seqArg = (value: string): number => {
   if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive sequence number');
@@ -49,4 +54,36 @@ export function register(program: Command): void {
       const checkpoint = await withContext((app) => app.get(AuditCheckpointer).checkpoint());
       console.log(JSON.stringify({ checkpoint }));
     });
+
+  program
+    .command('audit:archive')
+    .description('archive the closed audit segments older than AUDIT_RETENTION_DAYS into AUDIT_ARCHIVE_DIR now, then remove them')
+    .action(async () => {
+      const outcome = await withContext((app) => app.get(AuditArchiver).archiveDue(`cli:audit:archive:${Date.now()}`));
+      console.log(JSON.stringify(outcome, null, 2));
+      if ('skipped' in outcome) process.exitCode = 1;
+    });
+
+  program
+    .command('audit:archive-verify')
+    .description("verify an audit archive file offline against the gateway's JWKS (a file or an https URL); exit code 1 when it fails")
+    .argument('<file>', 'the archive file (audit-<first>-<last>.ndjson)')
+    .requiredOption('--jwks <file-or-url>', 'the JWKS: a saved /.well-known/jwks.json or its URL')
+    .action(async (file: string, opts: { jwks: string }) => {
+      const result = await verifyArchiveFile(file, await readJwks(opts.jwks));
+      console.log(JSON.stringify(result, null, 2));
+      if (!result.ok) process.exitCode = 1;
+    });
+}
+
+/** No configuration and no database: an auditor can run this anywhere with the file and the public keys. */
+async function readJwks(source: string): Promise<{ keys: [] }> {
+  try {
+    const text = /^https?:\/\//.test(source) ? await (await fetch(source)).text() : await readFile(source, 'utf8');
+    const jwks = JSON.parse(text) as { keys?: unknown };
+    if (!Array.isArray(jwks.keys)) throw new Error('no "keys" array');
+    return jwks as { keys: [] };
+  } catch (error) {
+    throw new CliError(`cannot read the JWKS from ${source}: ${(error as Error).message}`);
+  }
 }

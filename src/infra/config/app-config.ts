@@ -193,6 +193,16 @@ export const appConfigSchema = z
           .default('0 2 * * *'),
       })
       .prefault({}),
+    /**
+     * Audit retention (docs/AUDIT.md): entries older than retentionDays are archived, a closed segment at a time, as a
+     * signed NDJSON file into archiveDir, then removed from the chain. Without archiveDir nothing is ever removed.
+     */
+    audit: z
+      .object({
+        retentionDays: z.coerce.number().int().min(1).max(36_500).default(1825),
+        archiveDir: z.string().trim().min(1).optional(),
+      })
+      .prefault({}),
     worker: z.object({
       concurrency: z.coerce.number().int().min(1).max(256),
       /** How long a job's lock lives without renewal: a killed worker's job is taken over after about this long. */
@@ -284,6 +294,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   REFERRAL_SLA_GRACE_HOURS: 'referrals.slaGraceHours',
   REFERRAL_SLA_HOUR_MS: 'referrals.slaHourMs',
   OVERDUE_SCAN_CRON: 'overdue.scanCron',
+  AUDIT_RETENTION_DAYS: 'audit.retentionDays',
+  AUDIT_ARCHIVE_DIR: 'audit.archiveDir',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
   WORKER_METRICS_PORT: 'worker.metricsPort',

@@ -13,6 +13,8 @@ export interface JobCatalogue {
   audit: {
     /** Signs the audit chain head ({seq, hash}) into audit_checkpoints; a no-op when the head has not moved. */
     'audit.checkpoint': BasePayload;
+    /** Archives the closed chain segments older than AUDIT_RETENTION_DAYS as signed files, then removes them; a no-op when none is due. */
+    'audit.archive': BasePayload;
   };
   events: {
     /** RFC 8935 push of one partner event; `attempt` (from 1) must match the row, so a stale or repeated job is a no-op. */
@@ -66,7 +68,7 @@ export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobCatalogue
 /** Runtime list of the catalogue (TypeScript interfaces vanish at run time). */
 export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
   maintenance: ['idempotency-keys.purge', 'outbox.probe'],
-  audit: ['audit.checkpoint'],
+  audit: ['audit.checkpoint', 'audit.archive'],
   events: ['event.push'],
   prescreening: ['prescreen.plan', 'prescreen.chunk'],
   referrals: ['referral.package', 'referral-files.purge'],

@@ -34,6 +34,12 @@ export const SCHEDULES: Schedule[] = [
     everyMs: 5 * 60 * 1000,
     payload: { correlationId: 'schedule:audit.checkpoint' },
   },
+  {
+    queue: 'audit',
+    name: 'audit.archive',
+    everyMs: 24 * 60 * 60 * 1000,
+    payload: { correlationId: 'schedule:audit.archive' },
+  },
 ];
 
 /** The schedules that depend on configuration: a cron of `off` removes the scheduler (a worker may have made it before). */

@@ -3,6 +3,8 @@ import { DataSource, EntityManager } from 'typeorm';
 
 import { SigningService } from '../signing/signing.service';
 import { AuditRepository } from './audit.repository';
+import { ArchiveManifestClaims } from './audit-archive.format';
+import { AuditArchiveRepository } from './audit-archive.repository';
 import { CHECKPOINT_AUDIENCE } from './audit-checkpoint.service';
 import { AuditEvent, GENESIS_HASH, hashEntry } from './audit-entry';
 
@@ -27,6 +29,13 @@ interface Break {
   reason: string;
 }
 
+/** Where the chain in the table starts: after the last archived segment (docs/AUDIT.md), or at the genesis. */
+interface ChainAnchor {
+  seq: number;
+  hash: string;
+  broken?: Break;
+}
+
 /**
  * Recomputes the hash chain and checks the signed checkpoints, inside one REPEATABLE READ snapshot so that
  * the chainer appending meanwhile is never mistaken for tampering.
@@ -37,15 +46,18 @@ export class AuditVerifier {
     private readonly dataSource: DataSource,
     private readonly repository: AuditRepository,
     private readonly signing: SigningService,
+    private readonly archives: AuditArchiveRepository,
   ) {}
 
   async verify(range: { from?: number; to?: number } = {}): Promise<AuditVerification> {
     return this.dataSource.transaction('REPEATABLE READ', async (m) => {
       const head = await this.repository.head(m);
-      const from = Math.max(1, range.from ?? 1);
+      // Archived entries are proven by their signed file; the table's chain is proven from the archived head on.
+      const anchor = await this.archivedHead(m);
+      const from = Math.max(anchor.seq + 1, range.from ?? 1);
       const through = Math.min(range.to ?? head.seq, head.seq);
 
-      const chainBreak = await this.scanChain(m, from, through);
+      const chainBreak = anchor.broken ?? (await this.scanChain(m, from, through, anchor));
       let broken = chainBreak;
       if (!broken && (range.to === undefined || range.to > head.seq)) {
         const beyond = await this.repository.firstSeqAbove(m, head.seq);
@@ -74,11 +86,11 @@ export class AuditVerifier {
    * unless r's prev_hash skips r-1 (then r-1 was inserted); a matching hash with a broken link names r-1 (it was
    * rewritten, hash included); a missing seq names the missing one.
    */
-  private async scanChain(m: EntityManager, from: number, through: number): Promise<Break | null> {
+  private async scanChain(m: EntityManager, from: number, through: number, anchor: ChainAnchor): Promise<Break | null> {
     if (through < from) return null;
-    const before = from > 1 ? await this.repository.eventsBetween(m, Math.max(1, from - 2), from - 1, 2) : [];
-    let prev: string | undefined = from === 1 ? GENESIS_HASH : before.find((e) => e.seq === from - 1)?.hash;
-    let prevPrev: string | undefined = from === 2 ? GENESIS_HASH : before.find((e) => e.seq === from - 2)?.hash;
+    const before = from > anchor.seq + 1 ? await this.repository.eventsBetween(m, Math.max(anchor.seq + 1, from - 2), from - 1, 2) : [];
+    let prev: string | undefined = from === anchor.seq + 1 ? anchor.hash : before.find((e) => e.seq === from - 1)?.hash;
+    let prevPrev: string | undefined = from === anchor.seq + 2 ? anchor.hash : before.find((e) => e.seq === from - 2)?.hash;
     if (prev === undefined) return { seq: from - 1, reason: 'entry missing' };
     let expected = from;
     while (expected <= through) {
@@ -90,6 +102,8 @@ export class AuditVerifier {
         const linkOk = event.prevHash === prev;
         if (!linkOk && event.prevHash === prevPrev) return { seq: expected - 1, reason: 'entry inserted' };
         if (!selfOk) return { seq: expected, reason: 'entry altered' };
+        // The entry before the first one in the table is archived, and cannot have been rewritten here: this one was.
+        if (!linkOk && expected - 1 <= anchor.seq) return { seq: expected, reason: 'entry does not follow the archived head' };
         if (!linkOk) return { seq: expected - 1, reason: 'entry altered and rehashed' };
         prevPrev = prev;
         prev = event.hash;
@@ -97,6 +111,25 @@ export class AuditVerifier {
       }
     }
     return null;
+  }
+
+  /**
+   * The last archive's {seq, hash}, trusted only under the gateway's signature on its manifest: a forged archive row
+   * (to shorten the trail) breaks the chain at the entry after it.
+   */
+  private async archivedHead(m: EntityManager): Promise<ChainAnchor> {
+    const last = await this.archives.lastArchive(m);
+    if (!last) return { seq: 0, hash: GENESIS_HASH };
+    const claims = await this.signing
+      .verify('audit-archive', last.manifest, { audience: CHECKPOINT_AUDIENCE, ignoreExpiration: true })
+      .catch(() => null);
+    const signed = claims?.archive as ArchiveManifestClaims | undefined;
+    if (signed?.lastSeq === last.lastSeq && signed.lastHash === last.lastHash) return { seq: last.lastSeq, hash: last.lastHash };
+    return {
+      seq: last.lastSeq,
+      hash: last.lastHash,
+      broken: { seq: last.lastSeq + 1, reason: 'the archive record does not match its signed manifest' },
+    };
   }
 
   /**

@@ -10,7 +10,7 @@ import { privateKeyOf, publicKeyOf, SigningAlg } from './key-material';
 import { SigningKeyRepository, SigningKeyRow } from './signing-key.repository';
 import { KeyChangeActor, PRIVATE_KEY_PURPOSE, SigningKeyRotation, SYSTEM_ACTOR } from './signing-key.rotation';
 
-export type ArtefactKind = 'access-token' | 'referral' | 'secevent' | 'overdue-report' | 'audit-checkpoint';
+export type ArtefactKind = 'access-token' | 'referral' | 'secevent' | 'overdue-report' | 'audit-checkpoint' | 'audit-archive';
 
 /** The JWS `typ` of each kind (RFC 8725 §3.11): a token of one kind is never accepted as another. */
 export const ARTEFACT_TYP: Record<ArtefactKind, string> = {
@@ -19,6 +19,7 @@ export const ARTEFACT_TYP: Record<ArtefactKind, string> = {
   secevent: 'secevent+jwt',
   'overdue-report': 'overdue-report+jwt',
   'audit-checkpoint': 'checkpoint+jwt',
+  'audit-archive': 'audit-archive+jwt',
 };
 
 /** How long a process trusts its copy of the key table: a rotation reaches every process within this. */
