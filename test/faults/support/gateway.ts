@@ -75,7 +75,7 @@ export class Gateway {
       ...env,
     };
     const gateway = new Gateway(role, new OwnedProcess(`gateway ${role}`, process.execPath, [BUILT_GATEWAY, role], processEnv), port);
-    await gateway.ready();
+    await gateway.ready(Number(processEnv.API_PROCESSES ?? 1));
     return gateway;
   }
 
@@ -87,14 +87,20 @@ export class Gateway {
     return this.process.alive;
   }
 
-  private async ready(): Promise<void> {
-    const url = this.role === 'worker' ? `${this.baseUrl}/metrics` : `${this.baseUrl}/health/live`;
+  /** An api cluster (API_PROCESSES > 1) is ready when every worker listens: /metrics counts them (`api_processes`). */
+  private async ready(apiProcesses: number): Promise<void> {
     const headers = { authorization: `Bearer ${process.env.METRICS_TOKEN}` };
-    await until(`${this.role} process ready`, async () => (await fetch(url, { headers, signal: AbortSignal.timeout(2000) })).ok, {
-      timeoutMs: 90_000,
-      everyMs: 200,
-      watch: [this.process],
-    });
+    const clustered = this.role === 'api' && apiProcesses > 1;
+    const url = this.role === 'worker' || clustered ? `${this.baseUrl}/metrics` : `${this.baseUrl}/health/live`;
+    await until(
+      `${this.role} process ready`,
+      async () => {
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
+        if (!clustered) return res.ok;
+        return res.ok && Number(/^api_processes (\d+)$/m.exec(await res.text())?.[1]) === apiProcesses;
+      },
+      { timeoutMs: 90_000, everyMs: 200, watch: [this.process] },
+    );
   }
 
   kill9() {
