@@ -524,6 +524,48 @@ describe('compliance API', () => {
         expect(text.split('\r\n').filter((l) => /^\d/.test(l))).toHaveLength(BULK);
         expect(await exportQueries()).toEqual([]);
       }, 60_000);
+
+      /** An export whose client read one chunk and then stopped reading: it holds its database connection. */
+      const heldExport = () =>
+        new Promise<IncomingMessage>((resolve, reject) => {
+          const req = httpGet(
+            `${base}/v1/compliance/audit-events/export?format=ndjson&action=cq_volume.*`,
+            { headers: compliance() },
+            (res) => {
+              if (res.statusCode !== 200) return reject(new Error(`export answered ${res.statusCode}`));
+              res.once('data', () => {
+                res.pause();
+                resolve(res);
+              });
+            },
+          );
+          req.on('error', reject);
+        });
+
+      it('refuses an export past the per-process limit (429) instead of taking one more pooled connection', async () => {
+        const held = [await heldExport(), await heldExport()];
+        try {
+          const refused = await fetch(`${base}/v1/compliance/audit-events/export?format=csv&action=cq_volume.*`, { headers: compliance() });
+          expect(refused.status).toBe(429);
+          expect(refused.headers.get('content-type')).toContain(PROBLEM);
+          expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+          expect(((await refused.json()) as { type: string }).type).toMatch(/\/exports-busy$/);
+          // Searches are not exports: they still answer.
+          expect((await fetch(`${base}/v1/compliance/audit-events?action=cq_volume.*&limit=1`, { headers: compliance() })).status).toBe(
+            200,
+          );
+        } finally {
+          for (const res of held) res.destroy();
+        }
+        // A slot comes back when an export ends, however it ends (here: its client went away).
+        const after = await eventually(async () => {
+          const res = await fetch(`${base}/v1/compliance/audit-events/export?format=ndjson&action=cq_spec.*`, { headers: compliance() });
+          const body = await res.text();
+          return res.status === 200 ? body : null;
+        });
+        expect(after!.length).toBeGreaterThan(0);
+        expect(await exportQueries()).toEqual([]);
+      }, 60_000);
     });
   });
 

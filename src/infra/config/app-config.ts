@@ -201,6 +201,8 @@ export const appConfigSchema = z
       .object({
         retentionDays: z.coerce.number().int().min(1).max(36_500).default(1825),
         archiveDir: z.string().trim().min(1).optional(),
+        /** Exports streaming at once per api process: each holds a pooled connection until its last row. */
+        exportConcurrency: z.coerce.number().int().min(1).max(32).default(2),
       })
       .prefault({}),
     worker: z.object({
@@ -296,6 +298,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OVERDUE_SCAN_CRON: 'overdue.scanCron',
   AUDIT_RETENTION_DAYS: 'audit.retentionDays',
   AUDIT_ARCHIVE_DIR: 'audit.archiveDir',
+  AUDIT_EXPORT_CONCURRENCY: 'audit.exportConcurrency',
   WORKER_CONCURRENCY: 'worker.concurrency',
   WORKER_LOCK_DURATION_MS: 'worker.lockDurationMs',
   WORKER_METRICS_PORT: 'worker.metricsPort',
