@@ -50,7 +50,8 @@ type Outcome = { view: DecisionView; moved?: { from: string; to: string; userId:
  * Records bank decisions: the one function behind the single endpoint, the bulk NDJSON endpoint and decision files,
  * so a line always gets the answer it would have had alone. Lines are validated on their own, the partner's referrals
  * for all lines are looked up in one query, and lines are decided in chunks: one transaction per chunk, each line's
- * move its own conditional update (ReferralTransitions.move) under the chunk's row locks. If a chunk fails for an
+ * move its own conditional update (ReferralTransitions.move) under the chunk's row locks. Chunks run at once, so one
+ * referral's lines are never split between two: they run in one chunk, in line order. If a chunk fails for an
  * unexpected reason, its lines are retried one transaction each, so one bad line cannot sink its neighbours.
  */
 @Injectable()
@@ -100,8 +101,7 @@ export class DecisionRecorder {
 
     // Same referral's lines stay in line order (a file may hold PENDING_REVIEW then APPROVED); ids ascending across chunks.
     const found = pending.filter((p) => codes.has(p.key)).sort((a, b) => cmpKey(a.key, b.key) || a.line - b.line);
-    const chunks: Pending[][] = [];
-    for (let i = 0; i < found.length; i += CHUNK) chunks.push(found.slice(i, i + CHUNK));
+    const chunks = chunksKeepingKeys(found, CHUNK);
     let next = 0;
     const worker = async () => {
       for (let c = next++; c < chunks.length; c = next++) {
@@ -258,3 +258,25 @@ export class DecisionRecorder {
 }
 
 const cmpKey = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Cuts lines sorted by key into chunks of about `size` lines, never splitting one key's lines: chunks run at once, so
+ * lines of one referral in two chunks could be applied out of line order (an APPROVED before its PENDING_REVIEW).
+ * A key with more than `size` lines gets a chunk of its own.
+ */
+export function chunksKeepingKeys<T extends { key: string }>(sorted: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let end = i + 1;
+    while (end < sorted.length && sorted[end].key === sorted[i].key) end++;
+    if (chunk.length > 0 && chunk.length + (end - i) > size) {
+      chunks.push(chunk);
+      chunk = [];
+    }
+    chunk.push(...sorted.slice(i, end));
+    i = end;
+  }
+  if (chunk.length) chunks.push(chunk);
+  return chunks;
+}
