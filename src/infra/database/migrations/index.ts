@@ -20,6 +20,7 @@ import { OverdueReportFiles1763801270000 } from './1763801270000-overdue-report-
 import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
 import { IdempotencyAnswerStates1763801750000 } from './1763801750000-idempotency-answer-states';
+import { AuditInboxProtection1763801760000 } from './1763801760000-audit-inbox-protection';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -45,4 +46,5 @@ export const MIGRATIONS = [
   PublicIdLegacyCeilings1763801300000,
   AuditSearchIndexes1763801510000,
   IdempotencyAnswerStates1763801750000,
+  AuditInboxProtection1763801760000,
 ];
