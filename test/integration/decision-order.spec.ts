@@ -123,4 +123,43 @@ describe('decision order', () => {
     ]);
     expect(await statusOf(target)).toBe('APPROVED');
   });
+  it('decision file: a crash between deciding lines and saving their answers leaves answers that say what happened', async () => {
+    const [target] = await seedDeliveredReferrals(db, { partnerCode: bank.code, productCode, count: 1, userIdPrefix: `${bank.code}C_` });
+    const ndjson = [
+      { referralId: target, decision: 'PENDING_REVIEW', decidedAt: now() },
+      { referralId: target, decision: 'APPROVED', decidedAt: now() },
+    ]
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+    const upload = await inject(api, {
+      method: 'POST',
+      url: '/partner/v1/decision-files',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+      payload: ndjson,
+    });
+    const fileId = rowKey(upload.json().id);
+    const ctx = { jobId: 'test', attempt: 1, progress: async () => undefined };
+    // The crash: storing this file's answers fails (a trigger scoped to the file: the database is the run's, shared).
+    const trigger = `decision_file_crash_${fileId}`;
+    await db.query(
+      `CREATE TRIGGER ${trigger} BEFORE INSERT ON decision_file_results FOR EACH ROW
+       BEGIN
+         IF NEW.file_id = ${Number(fileId)} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test: crash before the answers'; END IF;
+       END`,
+    );
+    try {
+      await expect(api.get(DecisionFileProcessor).process({ fileId, correlationId: 'test' }, ctx)).rejects.toThrow();
+    } finally {
+      await db.query(`DROP TRIGGER IF EXISTS ${trigger}`);
+    }
+    // The job's next attempt.
+    expect(await api.get(DecisionFileProcessor).process({ fileId, correlationId: 'test' }, ctx)).toEqual({ outcome: 'completed' });
+    expect(await db.query('SELECT line, status FROM decision_file_results WHERE file_id = ? ORDER BY line', [fileId])).toEqual([
+      { line: 1, status: 200 },
+      { line: 2, status: 200 },
+    ]);
+    expect(await statusOf(target)).toBe('APPROVED');
+    const moves = await db.query('SELECT to_status FROM referral_timeline WHERE referral_id = ? ORDER BY id', [rowKey(target)]);
+    expect(moves.map((m: { to_status: string }) => m.to_status)).toEqual(['PENDING_REVIEW', 'APPROVED']);
+  });
 });

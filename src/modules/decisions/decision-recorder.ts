@@ -66,7 +66,17 @@ export class DecisionRecorder {
     private readonly audit: AuditWriter,
   ) {}
 
-  async decide(partner: DecidingPartner, lines: DecisionLine[], withReferralId: boolean, fixedReferralId?: string): Promise<LineResult[]> {
+  /**
+   * `inTransaction`, when given, runs in each transaction that decides lines, with those lines' answers, before the
+   * commit: a decision file stores its answers there, so a line's effect and its answer commit together.
+   */
+  async decide(
+    partner: DecidingPartner,
+    lines: DecisionLine[],
+    withReferralId: boolean,
+    fixedReferralId?: string,
+    inTransaction?: (m: EntityManager, answered: LineResult[]) => Promise<void>,
+  ): Promise<LineResult[]> {
     const now = new Date();
     const results = new Map<number, LineResult>();
     type Pending = { line: number; referralId: string; key: string; decision: Decision };
@@ -102,13 +112,26 @@ export class DecisionRecorder {
     // Same referral's lines stay in line order (a file may hold PENDING_REVIEW then APPROVED); ids ascending across chunks.
     const found = pending.filter((p) => codes.has(p.key)).sort((a, b) => cmpKey(a.key, b.key) || a.line - b.line);
     const chunks = chunksKeepingKeys(found, CHUNK);
+    const resultOf = (p: Pending, o: Outcome): LineResult =>
+      'error' in o
+        ? this.failed(partner, p.line, p.referralId, o.error)
+        : { line: p.line, referralId: p.referralId, status: 200, view: o.view };
+    const decideIn = async (m: EntityManager, lines: Pending[]): Promise<Outcome[]> => {
+      const outcomes = await this.decideChunk(m, partner, lines, codes);
+      if (inTransaction)
+        await inTransaction(
+          m,
+          lines.map((p, i) => resultOf(p, outcomes[i])),
+        );
+      return outcomes;
+    };
     let next = 0;
     const worker = async () => {
       for (let c = next++; c < chunks.length; c = next++) {
         const chunk = chunks[c];
         let outcomes: Outcome[];
         try {
-          outcomes = await this.tx.run((m) => this.decideChunk(m, partner, chunk, codes));
+          outcomes = await this.tx.run((m) => decideIn(m, chunk));
         } catch (error) {
           if (chunk.length === 1) {
             this.logger.error({ requestId: partner.requestId, err: error }, 'decision failed');
@@ -118,7 +141,7 @@ export class DecisionRecorder {
             outcomes = [];
             for (const p of chunk) {
               try {
-                outcomes.push(...(await this.tx.run((m) => this.decideChunk(m, partner, [p], codes))));
+                outcomes.push(...(await this.tx.run((m) => decideIn(m, [p]))));
               } catch (lineError) {
                 this.logger.error({ requestId: partner.requestId, err: lineError }, 'decision failed');
                 outcomes.push({ error: new InternalLineError() });
@@ -126,15 +149,7 @@ export class DecisionRecorder {
             }
           }
         }
-        chunk.forEach((p, i) => {
-          const o = outcomes[i];
-          results.set(
-            p.line,
-            'error' in o
-              ? this.failed(partner, p.line, p.referralId, o.error)
-              : { line: p.line, referralId: p.referralId, status: 200, view: o.view },
-          );
-        });
+        chunk.forEach((p, i) => results.set(p.line, resultOf(p, outcomes[i])));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNKS, chunks.length) }, worker));
