@@ -156,6 +156,7 @@ describe('audit chain', () => {
         checkpointsVerified: expect.any(Number),
         firstBrokenSeq: k,
         reason: 'entry altered',
+        unchained: expect.objectContaining({ count: expect.any(Number) }),
       });
       expect(await verifier.verify({ from: 1, to: k - 1 })).toMatchObject({ ok: true, checkedThrough: k - 1 });
       await withoutTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));

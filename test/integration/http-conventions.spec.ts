@@ -340,6 +340,21 @@ describe('HTTP conventions (API.md)', () => {
       expect(retried.headers['idempotent-replayed']).toBeUndefined();
     });
 
+    it('keeps the key after a 5xx whose effect had committed: the same key answers 409 answer-not-kept, never a second run', async () => {
+      const k = key();
+      const before = calls()['commit-then-fail'] ?? 0;
+      const send = () =>
+        call(app, {
+          method: 'POST',
+          url: '/v1/platform/__fixtures/commit-then-fail',
+          headers: { 'idempotency-key': k },
+          payload: { name: 'c' },
+        });
+      expectProblem(await send(), 500, 'internal-error');
+      expectProblem(await send(), 409, 'idempotency-key-answer-not-kept');
+      expect(calls()['commit-then-fail']).toBe(before + 1);
+    });
+
     it('keeps keys per principal', async () => {
       const k = key();
       const before = calls().echo ?? 0;

@@ -46,11 +46,22 @@ describe('PartnerCallAudit and PartnerCallRecord', () => {
     expect(appended).toHaveLength(1);
   });
 
-  it('still records an answer whose status changed after the entry was committed', async () => {
+  it('records an answer whose status changed after its call entry was committed, without a second call entry', async () => {
     const { appended, hook } = setup();
     const req = request('r3');
-    new PartnerCallRecord(req).committed(200);
+    const call = new PartnerCallRecord(req);
+    // As the disclosure batch does: the 200's call entry commits with the disclosure, then the answer fails.
+    appended.push(call.entry(200));
+    call.committed(200);
     await hook.onSend(req, reply(500), 'oops');
-    expect(appended.map((e) => [e.requestId, e.httpStatus, e.outcome])).toEqual([['r3', 500, 'FAILURE']]);
+    expect(appended.filter((e) => e.action === 'partner_api.call')).toHaveLength(1);
+    expect(appended.map((e) => [e.action, e.requestId, e.httpStatus, e.outcome])).toEqual([
+      ['partner_api.call', 'r3', 200, 'SUCCESS'],
+      ['partner_api.answer_changed', 'r3', 500, 'FAILURE'],
+    ]);
+    expect(appended[1]).toMatchObject({
+      resourceId: 'GET /partner/v1/referrals/:id',
+      details: { params: { id: 'ref_1' }, recordedStatus: 200 },
+    });
   });
 });

@@ -107,6 +107,17 @@ export const appConfigSchema = z
         windowSeconds: z.coerce.number().int().min(1).max(3600),
       }),
       idempotencyTtlHours: z.coerce.number().int().min(24, 'must be at least 24 (API.md keeps keys 24 h)'),
+      /**
+       * Largest answer an Idempotency-Key keeps for replay (bytes of the body). A larger one is sent but not kept; the
+       * same key then answers 409 idempotency-key-answer-not-kept. At most 8 MiB: the escaped body must fit MySQL's
+       * default 16 MiB max_allowed_packet (escaping can double JSON text) and the MEDIUMTEXT column.
+       */
+      idempotencyMaxAnswerBytes: z.coerce
+        .number()
+        .int()
+        .min(1024, 'must be at least 1024')
+        .max(8 * 1024 * 1024, 'must be at most 8388608 (the escaped answer must fit a 16 MiB max_allowed_packet)')
+        .default(4 * 1024 * 1024),
     }),
     /**
      * Lines one request to a bulk endpoint may hold (NDJSON lines, JSON array elements, decision file lines; blank
@@ -274,6 +285,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   ANONYMOUS_RATE_LIMIT: 'http.anonymousRateLimit.limit',
   ANONYMOUS_RATE_LIMIT_WINDOW_SECONDS: 'http.anonymousRateLimit.windowSeconds',
   IDEMPOTENCY_TTL_HOURS: 'http.idempotencyTtlHours',
+  IDEMPOTENCY_MAX_ANSWER_BYTES: 'http.idempotencyMaxAnswerBytes',
   BULK_MAX_LINES: 'bulk.maxLines',
   OUTBOX_RELAY_INTERVAL_MS: 'outbox.relayIntervalMs',
   OUTBOX_BATCH_SIZE: 'outbox.batchSize',

@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
+import { currentTransactionParticipant } from './transaction-participant';
+
 const DEADLOCK = 1213; // ER_LOCK_DEADLOCK: InnoDB rolled the transaction back; running it again is safe.
 const MAX_ATTEMPTS = 4;
 
@@ -48,9 +50,12 @@ export class TransactionRunner {
         readCommittedSessions.add(connection);
       }
       await runner.startTransaction();
+      const participant = currentTransactionParticipant();
       try {
         const result = await work(runner.manager);
+        await participant?.beforeCommit(runner.manager);
         await runner.commitTransaction();
+        participant?.afterCommit();
         return result;
       } catch (error) {
         // The original error matters, not a failed rollback of a broken connection.

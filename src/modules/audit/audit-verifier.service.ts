@@ -20,6 +20,12 @@ export interface AuditVerification {
   firstBrokenSeq?: number;
   /** What failed there, for operators (no entry content). */
   reason?: string;
+  /**
+   * Entries written but not chained yet (the inbox; protected by triggers, not yet by the hashes), at the moment of
+   * the check: how many, and the oldest one's time and age in whole seconds (null when none). A growing age means no
+   * chainer runs. Not part of `ok`, which is about the chain's integrity.
+   */
+  unchained: { count: number; oldestAt: string | null; oldestAgeSeconds: number | null };
 }
 
 const PAGE = 5000;
@@ -68,8 +74,14 @@ export class AuditVerifier {
       if (checkpoints.broken && (!broken || checkpoints.broken.seq < broken.seq)) broken = checkpoints.broken;
       // Checkpoints are read only up to a chain break and stop at their own first failure: all counted lie before it.
       const checkpointsVerified = checkpoints.verified;
+      const backlog = await this.repository.unchainedBacklog(m);
+      const unchained = {
+        count: backlog.count,
+        oldestAt: backlog.oldestAt?.toISOString() ?? null,
+        oldestAgeSeconds: backlog.oldestAgeMs === null ? null : Math.floor(backlog.oldestAgeMs / 1000),
+      };
 
-      if (!broken) return { ok: true, checkedFrom: from, checkedThrough: Math.max(through, from - 1), checkpointsVerified };
+      if (!broken) return { ok: true, checkedFrom: from, checkedThrough: Math.max(through, from - 1), checkpointsVerified, unchained };
       return {
         ok: false,
         checkedFrom: from,
@@ -77,6 +89,7 @@ export class AuditVerifier {
         checkpointsVerified,
         firstBrokenSeq: broken.seq,
         reason: broken.reason,
+        unchained,
       };
     });
   }

@@ -163,13 +163,16 @@ export class AuditRepository {
     return rows.map((r) => ({ id: String(r.id), ...toEntry(r) }));
   }
 
-  /** Moves a chained batch: the events, the inbox rows they came from and the new head, in the caller's transaction. */
+  /**
+   * Moves a chained batch: the events, the inbox rows they came from and the new head, in the caller's transaction.
+   * Each event names its inbox row (`inbox_id`, not hashed): the inbox's DELETE trigger lets a row go only then.
+   */
   async commitChained(m: EntityManager, events: AuditEvent[], inboxIds: string[]): Promise<void> {
     await m.query(
-      `INSERT INTO audit_events (seq, ${ENTRY_COLUMNS}, prev_hash, hash) VALUES ${events
-        .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      `INSERT INTO audit_events (seq, ${ENTRY_COLUMNS}, prev_hash, hash, inbox_id) VALUES ${events
+        .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .join(', ')}`,
-      events.flatMap((e) => [
+      events.flatMap((e, i) => [
         e.seq,
         e.occurredAt,
         e.actorType,
@@ -186,11 +189,24 @@ export class AuditRepository {
         e.details,
         e.prevHash,
         e.hash,
+        inboxIds[i],
       ]),
     );
     await m.query('DELETE FROM audit_inbox WHERE id IN (?)', [inboxIds]);
     const last = events[events.length - 1];
     await m.query('UPDATE audit_chain_head SET seq = ?, hash = ?, updated_at = NOW(3) WHERE id = 1', [last.seq, last.hash]);
+  }
+
+  /** Entries not chained yet, and the oldest one's time and age by the database clock (in the caller's snapshot). */
+  async unchainedBacklog(q: Queryable): Promise<{ count: number; oldestAt: Date | null; oldestAgeMs: number | null }> {
+    const [row]: { n: string; oldest: Date | null; age_us: string | null }[] = await q.query(
+      'SELECT COUNT(*) AS n, MIN(occurred_at) AS oldest, TIMESTAMPDIFF(MICROSECOND, MIN(occurred_at), NOW(3)) AS age_us FROM audit_inbox',
+    );
+    return {
+      count: Number(row.n),
+      oldestAt: row.oldest ? new Date(row.oldest) : null,
+      oldestAgeMs: row.age_us === null ? null : Math.max(0, Math.floor(Number(row.age_us) / 1000)),
+    };
   }
 
   async inboxSize(): Promise<number> {

@@ -39,6 +39,12 @@ export function partnerCallEntry(request: FastifyRequest, status: number): Audit
   };
 }
 
+/** The entry of a call whose answer left with `status` after its `partner_api.call` entry committed for `recorded`. */
+function answerChangedEntry(request: FastifyRequest, status: number, recorded: number): AuditEntryInput {
+  const call = partnerCallEntry(request, status);
+  return { ...call, action: 'partner_api.answer_changed', details: { ...(call.details as object), recordedStatus: recorded } };
+}
+
 /**
  * Requests whose `partner_api.call` entry a handler already committed, with the status it was recorded for. A WeakMap
  * rather than a property: adding one to some requests only would give Fastify's request objects a second shape.
@@ -75,7 +81,8 @@ export const PartnerCall = createParamDecorator(
  * Fastify's onSend hook: after every guard, filter and handler has had its say, and before the answer leaves. If the
  * entry cannot be written the answer is replaced by a 503: a partner call that left no trace must not deliver data.
  * Only the route template, method and path parameters are recorded: never the body, query or headers. A call whose
- * handler already committed the entry for exactly this status (PartnerCallRecord) is not written twice.
+ * handler already committed the entry for exactly this status (PartnerCallRecord) is not written twice; for another
+ * status (the answer failed after the commit) a `partner_api.answer_changed` entry records the status that left.
  *
  * Failed calls without a partner credential deliver nothing and are aggregated instead (AnonymousCallTally): the first
  * of an address in a window is written as above, the rest are counted and written as one entry when the window ends
@@ -100,8 +107,11 @@ export class PartnerCallAudit implements OnModuleDestroy {
   async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     if (!isPartnerCall(request)) return payload;
     const status = reply.statusCode;
-    if (committedCalls.get(request) === status) return payload;
-    const entry = partnerCallEntry(request, status);
+    const recorded = committedCalls.get(request);
+    if (recorded === status) return payload;
+    // The call's entry is committed already, for another status (the answer failed after the commit): the call is on
+    // record once, and what changed is a fact of its own, not a second call (the inbox cannot be corrected in place).
+    const entry = recorded === undefined ? partnerCallEntry(request, status) : answerChangedEntry(request, status, recorded);
     const anonymous = entry.actorId === 'anonymous' && status >= 400;
     if (anonymous && this.suppressed(entry, status)) return payload;
     try {

@@ -108,19 +108,30 @@ export class DecisionFilesRepository {
     fileId: string,
     results: { line: number; referralId: string | null; status: number; problem?: ProblemDetails }[],
   ): Promise<number> {
-    if (results.length) {
-      await m.query(
-        `INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES ${results.map(() => '(?, ?, ?, ?, ?)').join(', ')}
-           ON DUPLICATE KEY UPDATE line = line`,
-        results.flatMap((r) => [fileId, r.line, r.referralId, r.status, r.problem ? JSON.stringify(r.problem) : null]),
-      );
-    }
+    await this.insertResults(m, fileId, results);
     await m.query(
       'UPDATE decision_files SET processed_lines = (SELECT COUNT(*) FROM decision_file_results WHERE file_id = ?) WHERE id = ?',
       [fileId, fileId],
     );
     const [row] = await m.query('SELECT processed_lines FROM decision_files WHERE id = ?', [fileId]);
     return Number(row.processed_lines);
+  }
+
+  /**
+   * Stores answers without counting them: in the transaction that decided their lines (the count would lock the file
+   * row in every chunk's transaction). A line answered already keeps its first answer.
+   */
+  async insertResults(
+    m: EntityManager,
+    fileId: string,
+    results: { line: number; referralId: string | null; status: number; problem?: ProblemDetails }[],
+  ): Promise<void> {
+    if (!results.length) return;
+    await m.query(
+      `INSERT INTO decision_file_results (file_id, line, referral_id, status, problem) VALUES ${results.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+         ON DUPLICATE KEY UPDATE line = line`,
+      results.flatMap((r) => [fileId, r.line, r.referralId, r.status, r.problem ? JSON.stringify(r.problem) : null]),
+    );
   }
 
   async finish(id: string, status: 'COMPLETED' | 'FAILED', error?: string): Promise<void> {

@@ -12,7 +12,7 @@ import { OutboxService } from '../../infra/outbox/outbox.service';
 import { AuditWriter } from '../audit/audit.writer';
 import { checkDecisionFile, DecisionFileFormat, decisionFileLines, isInvalidLine } from './decision-file-lines';
 import { DecisionFileResultRow, DecisionFileRow, DecisionFilesRepository, DecisionFileStatus } from './decision-files.repository';
-import { DecidingPartner, DecisionLine, DecisionRecorder } from './decision-recorder';
+import { DecidingPartner, DecisionLine, DecisionRecorder, LineResult } from './decision-recorder';
 
 /** Lines decided and answered per step of the job: progress is saved after each, a re-run resumes after the last. */
 export const FILE_CHUNK_LINES = 1_000;
@@ -140,9 +140,10 @@ export class DecisionFilesService {
   /**
    * Decides the file's lines not answered yet, FILE_CHUNK_LINES at a time, saving each chunk's answers before the
    * next: a job killed half way resumes where it stopped, and a second run (BullMQ delivers at least once) finds
-   * every line answered and changes nothing. A line decided whose answer was not saved yet (a crash in between) is
-   * decided again on the re-run and gets the state machine's answer to a repeat (the same final decision answers
-   * like the first).
+   * every line answered and changes nothing. A decided line's answer commits in the transaction that decided it, so
+   * no crash can leave a line applied but unanswered (a re-run would decide it again and store the state machine's
+   * answer to a repeat: a PENDING_REVIEW line already followed by its APPROVED would read 409). Lines without an effect
+   * (invalid, unknown referral) are answered after, and answered alike if a crash makes a re-run decide them again.
    */
   async process(
     fileKey: string,
@@ -163,7 +164,7 @@ export class DecisionFilesService {
     const total = Number(file.total_lines);
     for (let from = 0; from < lines.length; from += FILE_CHUNK_LINES) {
       const chunk = lines.slice(from, from + FILE_CHUNK_LINES);
-      const answers = await this.answer(partner, chunk);
+      const answers = await this.answer(file.id, partner, chunk);
       const processed = await this.tx.run((m) => this.files.saveResults(m, file.id, answers));
       await onProgress({ processed, total });
     }
@@ -176,17 +177,20 @@ export class DecisionFilesService {
     await this.files.finish(fileKey, 'FAILED', reason.slice(0, 500));
   }
 
-  private async answer(partner: DecidingPartner, chunk: ReturnType<typeof decisionFileLines>): Promise<DecisionFileLineAnswer[]> {
+  private async answer(
+    fileId: string,
+    partner: DecidingPartner,
+    chunk: ReturnType<typeof decisionFileLines>,
+  ): Promise<DecisionFileLineAnswer[]> {
     const broken = chunk
       .filter(isInvalidLine)
       .map((l) => problemAnswer(partner, l.line, new ValidationFailedError(l.invalid, 'The line is not a valid CSV decision line')));
     const decisionLines = chunk.filter((l): l is DecisionLine => !isInvalidLine(l));
-    const decided = (await this.recorder.decide(partner, decisionLines, true)).map((r): DecisionFileLineAnswer => ({
-      line: r.line,
-      referralId: storableReferralId(r.referralId),
-      status: r.status,
-      ...(r.problem ? { problem: r.problem } : {}),
-    }));
+    const decided = (
+      await this.recorder.decide(partner, decisionLines, true, undefined, (m, answered) =>
+        this.files.insertResults(m, fileId, answered.map(fileAnswer)),
+      )
+    ).map(fileAnswer);
     return [...broken, ...decided].sort((a, b) => a.line - b.line);
   }
 
@@ -198,6 +202,13 @@ export class DecisionFilesService {
     return partner.id;
   }
 }
+
+const fileAnswer = (r: LineResult): DecisionFileLineAnswer => ({
+  line: r.line,
+  referralId: storableReferralId(r.referralId),
+  status: r.status,
+  ...(r.problem ? { problem: r.problem } : {}),
+});
 
 const problemAnswer = (partner: DecidingPartner, line: number, error: DomainError): DecisionFileLineAnswer => ({
   line,

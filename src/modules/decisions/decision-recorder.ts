@@ -50,7 +50,8 @@ type Outcome = { view: DecisionView; moved?: { from: string; to: string; userId:
  * Records bank decisions: the one function behind the single endpoint, the bulk NDJSON endpoint and decision files,
  * so a line always gets the answer it would have had alone. Lines are validated on their own, the partner's referrals
  * for all lines are looked up in one query, and lines are decided in chunks: one transaction per chunk, each line's
- * move its own conditional update (ReferralTransitions.move) under the chunk's row locks. If a chunk fails for an
+ * move its own conditional update (ReferralTransitions.move) under the chunk's row locks. Chunks run at once, so one
+ * referral's lines are never split between two: they run in one chunk, in line order. If a chunk fails for an
  * unexpected reason, its lines are retried one transaction each, so one bad line cannot sink its neighbours.
  */
 @Injectable()
@@ -65,7 +66,17 @@ export class DecisionRecorder {
     private readonly audit: AuditWriter,
   ) {}
 
-  async decide(partner: DecidingPartner, lines: DecisionLine[], withReferralId: boolean, fixedReferralId?: string): Promise<LineResult[]> {
+  /**
+   * `inTransaction`, when given, runs in each transaction that decides lines, with those lines' answers, before the
+   * commit: a decision file stores its answers there, so a line's effect and its answer commit together.
+   */
+  async decide(
+    partner: DecidingPartner,
+    lines: DecisionLine[],
+    withReferralId: boolean,
+    fixedReferralId?: string,
+    inTransaction?: (m: EntityManager, answered: LineResult[]) => Promise<void>,
+  ): Promise<LineResult[]> {
     const now = new Date();
     const results = new Map<number, LineResult>();
     type Pending = { line: number; referralId: string; key: string; decision: Decision };
@@ -100,15 +111,27 @@ export class DecisionRecorder {
 
     // Same referral's lines stay in line order (a file may hold PENDING_REVIEW then APPROVED); ids ascending across chunks.
     const found = pending.filter((p) => codes.has(p.key)).sort((a, b) => cmpKey(a.key, b.key) || a.line - b.line);
-    const chunks: Pending[][] = [];
-    for (let i = 0; i < found.length; i += CHUNK) chunks.push(found.slice(i, i + CHUNK));
+    const chunks = chunksKeepingKeys(found, CHUNK);
+    const resultOf = (p: Pending, o: Outcome): LineResult =>
+      'error' in o
+        ? this.failed(partner, p.line, p.referralId, o.error)
+        : { line: p.line, referralId: p.referralId, status: 200, view: o.view };
+    const decideIn = async (m: EntityManager, lines: Pending[]): Promise<Outcome[]> => {
+      const outcomes = await this.decideChunk(m, partner, lines, codes);
+      if (inTransaction)
+        await inTransaction(
+          m,
+          lines.map((p, i) => resultOf(p, outcomes[i])),
+        );
+      return outcomes;
+    };
     let next = 0;
     const worker = async () => {
       for (let c = next++; c < chunks.length; c = next++) {
         const chunk = chunks[c];
         let outcomes: Outcome[];
         try {
-          outcomes = await this.tx.run((m) => this.decideChunk(m, partner, chunk, codes));
+          outcomes = await this.tx.run((m) => decideIn(m, chunk));
         } catch (error) {
           if (chunk.length === 1) {
             this.logger.error({ requestId: partner.requestId, err: error }, 'decision failed');
@@ -118,7 +141,7 @@ export class DecisionRecorder {
             outcomes = [];
             for (const p of chunk) {
               try {
-                outcomes.push(...(await this.tx.run((m) => this.decideChunk(m, partner, [p], codes))));
+                outcomes.push(...(await this.tx.run((m) => decideIn(m, [p]))));
               } catch (lineError) {
                 this.logger.error({ requestId: partner.requestId, err: lineError }, 'decision failed');
                 outcomes.push({ error: new InternalLineError() });
@@ -126,15 +149,7 @@ export class DecisionRecorder {
             }
           }
         }
-        chunk.forEach((p, i) => {
-          const o = outcomes[i];
-          results.set(
-            p.line,
-            'error' in o
-              ? this.failed(partner, p.line, p.referralId, o.error)
-              : { line: p.line, referralId: p.referralId, status: 200, view: o.view },
-          );
-        });
+        chunk.forEach((p, i) => results.set(p.line, resultOf(p, outcomes[i])));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNKS, chunks.length) }, worker));
@@ -258,3 +273,25 @@ export class DecisionRecorder {
 }
 
 const cmpKey = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Cuts lines sorted by key into chunks of about `size` lines, never splitting one key's lines: chunks run at once, so
+ * lines of one referral in two chunks could be applied out of line order (an APPROVED before its PENDING_REVIEW).
+ * A key with more than `size` lines gets a chunk of its own.
+ */
+export function chunksKeepingKeys<T extends { key: string }>(sorted: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let end = i + 1;
+    while (end < sorted.length && sorted[end].key === sorted[i].key) end++;
+    if (chunk.length > 0 && chunk.length + (end - i) > size) {
+      chunks.push(chunk);
+      chunk = [];
+    }
+    chunk.push(...sorted.slice(i, end));
+    i = end;
+  }
+  if (chunk.length) chunks.push(chunk);
+  return chunks;
+}

@@ -8,6 +8,7 @@ import { Observable } from 'rxjs';
 import { BadRequestError, ConflictError, UnprocessableError } from '../../../common/errors';
 import { principalKey } from '../../../common/principal';
 import { AppConfigService } from '../../config/app-config';
+import { TransactionParticipant, withTransactionParticipant } from '../../database/transaction-participant';
 import { IdempotencyKeyRepository } from './idempotency-key.repository';
 import { IdempotentReplay } from './idempotent-replay';
 import { requestFingerprint } from './request-fingerprint';
@@ -20,6 +21,8 @@ const KEY_FORMAT = /^[\x20-\x7E]{1,255}$/;
 /** An IN_FLIGHT claim older than this was left by a process that died mid-request; the key is free again. */
 export const ABANDONED_AFTER_MINUTES = 10;
 const PRINCIPAL_COLUMN_LENGTH = 160;
+/** Waits before each further attempt to store an answer (a database blip); the response waits for them. */
+const STORE_RETRY_DELAYS_MS = [100, 400];
 
 const SKIP_IDEMPOTENCY = Symbol('SKIP_IDEMPOTENCY');
 /** For an unsafe route that must never replay (like the token endpoint). */
@@ -33,8 +36,13 @@ type RecordingRequest = FastifyRequest & { [RECORDER]?: Recorder };
  * Idempotency-Key for every unsafe call (API.md): the first request claims the key with an INSERT (the primary key
  * decides races), runs, and its response (status, body, content type, exactly as sent, problems included) is stored
  * by the onSend hook below; the same key with the same request replays it, with a different request is 422, and
- * while the first is still running is 409. A response >= 500 releases the key, so the client can retry.
- * Keys are per principal, so runs after authentication (interceptors follow guards).
+ * while the first is still running is 409. Keys are per principal, so runs after authentication (interceptors follow
+ * guards).
+ * The request's first committed transaction (TransactionRunner) also marks the key COMMITTED, in that transaction:
+ * once the effect is in the database the key is never freed again, so a failed store of the answer, or a crash before
+ * it, cannot make the request run twice. A response >= 500 releases a key without a committed effect, so the client
+ * can retry; an answer that cannot be stored after a committed effect (over `IDEMPOTENCY_MAX_ANSWER_BYTES`, a 5xx, a
+ * store that keeps failing) is answered `409 idempotency-key-answer-not-kept` to the same key (docs/RELIABILITY.md).
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -67,7 +75,20 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
     await this.claimOrAnswer(principal, key, hash);
     request[RECORDER] = (status, payload, contentType) => this.record(principal, key, status, payload, contentType);
-    return next.handle();
+    return withTransactionParticipant(this.effectMark(principal, key), () => next.handle());
+  }
+
+  /** Marks the key COMMITTED in the request's transactions until one of them has committed (then the mark is there). */
+  private effectMark(principal: string, key: string): TransactionParticipant {
+    let marked = false;
+    return {
+      beforeCommit: async (m) => {
+        if (!marked) await this.keys.markCommitted(m, principal, key);
+      },
+      afterCommit: () => {
+        marked = true;
+      },
+    };
   }
 
   /** Returns once this request owns the key; otherwise throws the answer (replay, 409 or 422). */
@@ -77,7 +98,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       if (await this.keys.claim(principal, key, hash, ttlHours)) return;
       // Expired or abandoned rows do not bind the client: drop them and claim once more.
       if (attempt === 0 && (await this.keys.deleteIfStale(principal, key, ABANDONED_AFTER_MINUTES))) continue;
-      const stored = await this.keys.find(principal, key);
+      const stored = await this.keys.find(principal, key, ABANDONED_AFTER_MINUTES);
       // Gone between INSERT and SELECT (the first request failed with a 5xx and released it): claim again.
       if (!stored) continue;
       if (stored.requestHash !== hash) {
@@ -86,10 +107,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
           'This Idempotency-Key was already used with a different request; use a new key for a new request',
         );
       }
-      if (stored.state === 'IN_FLIGHT' || stored.responseStatus === null) {
-        throw new ConflictError('idempotency-key-in-flight', 'A request with this Idempotency-Key is still being processed; retry later');
+      if (stored.state === 'COMPLETED' && stored.responseStatus !== null) {
+        throw new IdempotentReplay(stored.responseStatus, stored.responseBody ?? '', stored.responseContentType ?? 'application/json');
       }
-      throw new IdempotentReplay(stored.responseStatus, stored.responseBody ?? '', stored.responseContentType ?? 'application/json');
+      // A COMMITTED claim that old lost its answer (the process died, or the store kept failing, after the commit).
+      if (stored.state === 'ANSWER_NOT_KEPT' || (stored.state === 'COMMITTED' && stored.old)) throw answerNotKept();
+      throw new ConflictError('idempotency-key-in-flight', 'A request with this Idempotency-Key is still being processed; retry later');
     }
     throw new ConflictError('idempotency-key-in-flight', 'A request with this Idempotency-Key is still being processed; retry later');
   }
@@ -99,17 +122,49 @@ export class IdempotencyInterceptor implements NestInterceptor {
       const body =
         typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : payload == null ? '' : undefined;
       if (status >= 500 || body === undefined) {
-        // A server fault is not an answer worth replaying; a streamed body cannot be stored. Either way the key is freed.
-        await this.keys.release(principal, key);
+        // A server fault is not an answer worth replaying; a streamed body cannot be stored. Either way the key is
+        // freed, unless the effect committed: then it must never run again.
+        if (!(await this.keys.release(principal, key))) await this.keys.markAnswerNotKept(principal, key);
         return;
       }
-      await this.keys.complete(principal, key, status, body, contentType);
+      const maxBytes = this.config.values.http.idempotencyMaxAnswerBytes;
+      const bytes = Buffer.byteLength(body, 'utf8');
+      if (bytes > maxBytes) {
+        this.logger.warn({ bytes, maxBytes }, 'an idempotent answer is too large to keep; the same key will answer 409');
+        await this.keys.markAnswerNotKept(principal, key);
+        return;
+      }
+      await this.storeAnswer(principal, key, status, body, contentType);
     } catch (error) {
-      // The client still gets its response; the claim stays IN_FLIGHT until it counts as abandoned.
+      // The client still gets its response. A COMMITTED claim is never run again (answer-not-kept once old); an
+      // IN_FLIGHT one had no committed effect and is freed once it counts as abandoned.
       this.logger.error({ err: error }, 'could not record the response of an idempotent request');
     }
   }
+
+  /** Stores the answer, retried over a blip; if it cannot be stored, marks it not kept (when even that works). */
+  private async storeAnswer(principal: string, key: string, status: number, body: string, contentType: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.keys.complete(principal, key, status, body, contentType);
+        return;
+      } catch (error) {
+        if (attempt >= STORE_RETRY_DELAYS_MS.length) {
+          this.logger.error({ err: error }, 'could not store the answer of an idempotent request; the same key will answer 409');
+          await this.keys.markAnswerNotKept(principal, key);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, STORE_RETRY_DELAYS_MS[attempt]));
+      }
+    }
+  }
 }
+
+const answerNotKept = () =>
+  new ConflictError(
+    'idempotency-key-answer-not-kept',
+    'The request with this Idempotency-Key was carried out, but its answer could not be kept for replay; read the resources it changed, or send a new request with a new key',
+  );
 
 /** Principals longer than the column (long JWT subjects) are stored by digest. */
 function storedPrincipal(key: string): string {
