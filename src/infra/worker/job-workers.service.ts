@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AbandonedJob } from '../outbox/outbox.relay';
-import { outboxIdOf } from '../outbox/outbox.service';
+import { outboxRowOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
 import { bullConnection } from '../queues/redis-connection';
@@ -26,6 +26,7 @@ const DONE_MARKS_DELAY_MS = 5;
  * completed job has been trimmed from Redis, enqueues it again, and the job (idempotent like every job) is a no-op.
  */
 export class OutboxDoneMarks {
+  /** `<id>-<token>` of each row: a job of an older row with the same id (a reused id) must not close this one. */
   private pending = new Set<string>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -35,8 +36,8 @@ export class OutboxDoneMarks {
     private readonly logger: Logger,
   ) {}
 
-  add(outboxId: string): void {
-    this.pending.add(outboxId);
+  add(row: { id: string; token: string }): void {
+    this.pending.add(`${row.id}-${row.token}`);
     if (this.pending.size >= DONE_MARKS_MAX) this.flushSoon(0);
     else this.flushSoon(DONE_MARKS_DELAY_MS);
   }
@@ -45,13 +46,18 @@ export class OutboxDoneMarks {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const ids = [...this.pending];
+    const keys = [...this.pending];
+    const ids = keys.map((key) => key.slice(0, key.indexOf('-')));
     this.pending = new Set();
     // One flush at a time, in order: keeps the connection use of the marks to one at most.
     this.flushing = this.flushing.then(async () => {
       if (ids.length === 0) return;
       await this.dataSource
-        .query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL WHERE id IN (?) AND status <> 'DONE'`, [ids])
+        .query(
+          `UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL
+            WHERE id IN (?) AND CONCAT(id, '-', job_token) IN (?) AND status <> 'DONE'`,
+          [ids, keys],
+        )
         .catch((e: Error) => this.logger.warn({ err: e.message, count: ids.length }, 'could not mark outbox rows done; the sweeper will'));
     });
     return this.flushing;
@@ -137,17 +143,17 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   private async process(queue: QueueName, job: Job): Promise<unknown> {
     const handler = this.handlers.get(`${queue}/${job.name}`);
     if (!handler) throw new Error(`no handler for ${queue}/${job.name}`);
-    const outboxId = outboxIdOf(job.id);
+    const outboxRow = outboxRowOf(job.id);
     const started = process.hrtime.bigint();
     const ctx: JobContext = {
       jobId: job.id ?? '',
       attempt: job.attemptsMade + 1,
-      outboxId,
+      outboxId: outboxRow?.id,
       progress: (value) => job.updateProgress(value),
     };
     try {
       const result = await handler(job.data, ctx);
-      if (outboxId) this.doneMarks.add(outboxId);
+      if (outboxRow) this.doneMarks.add(outboxRow);
       this.observe(queue, job.name, 'completed', started);
       return result ?? null;
     } catch (error) {
@@ -172,13 +178,14 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     const final = !!job && job.attemptsMade >= (job.opts.attempts ?? 1);
     this.metrics.jobFailures.inc({ queue, job: job?.name ?? 'unknown', final: String(final) });
     this.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: error.message }, 'job failed');
-    const outboxId = outboxIdOf(job?.id);
-    if (final && outboxId) {
+    const outboxRow = outboxRowOf(job?.id);
+    const outboxId = outboxRow?.id;
+    if (final && outboxRow) {
       await this.dataSource
-        .query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status <> 'DONE'`, [
-          error.message.slice(0, 1000),
-          outboxId,
-        ])
+        .query(
+          `UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND job_token = ? AND status <> 'DONE'`,
+          [error.message.slice(0, 1000), outboxRow.id, outboxRow.token],
+        )
         .catch((e: Error) => this.logger.error({ err: e.message, outboxId }, 'could not record final job failure'));
     }
   }

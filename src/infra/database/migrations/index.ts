@@ -19,6 +19,7 @@ import { CardholdersScanIndex1763801260000 } from './1763801260000-cardholders-s
 import { OverdueReportFiles1763801270000 } from './1763801270000-overdue-report-files';
 import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
+import { OutboxReliability1763801600000 } from './1763801600000-outbox-reliability';
 
 /** Every migration, in order. A new migration is added here (explicit beats a glob that silently misses one). */
 export const MIGRATIONS = [
@@ -43,4 +44,5 @@ export const MIGRATIONS = [
   OverdueReportFiles1763801270000,
   PublicIdLegacyCeilings1763801300000,
   AuditSearchIndexes1763801510000,
+  OutboxReliability1763801600000,
 ];
