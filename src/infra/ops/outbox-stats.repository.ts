@@ -12,11 +12,15 @@ export interface OutboxStats {
 /**
  * The statements behind `read()`, exported so a test can EXPLAIN them. Each count reads only its status's entries of
  * the (status, id) index (a ref lookup "Using index", no row read), and the oldest pending row is the first entry
- * of that range: a scrape never scans the table, and DONE rows are bounded by their retention (outbox.purge).
+ * of that range: a scrape never scans the table, and DONE rows are bounded by their retention (outbox.purge). The
+ * index is forced: the other (status, …) indexes serve as well for a count, and a plan guessed from stale statistics
+ * must not turn a scrape into a scan.
  */
 export const OUTBOX_STATS_QUERIES = {
-  counts: OUTBOX_STATUSES.map((s) => `SELECT '${s}' AS status, COUNT(*) AS n FROM outbox WHERE status = '${s}'`).join(' UNION ALL '),
-  oldestPending: `SELECT TIMESTAMPDIFF(SECOND, created_at, NOW(3)) AS oldest_s FROM outbox WHERE status = 'PENDING' ORDER BY id LIMIT 1`,
+  counts: OUTBOX_STATUSES.map(
+    (s) => `SELECT '${s}' AS status, COUNT(*) AS n FROM outbox FORCE INDEX (idx_outbox_status_id) WHERE status = '${s}'`,
+  ).join(' UNION ALL '),
+  oldestPending: `SELECT TIMESTAMPDIFF(SECOND, created_at, NOW(3)) AS oldest_s FROM outbox FORCE INDEX (idx_outbox_status_id) WHERE status = 'PENDING' ORDER BY id LIMIT 1`,
 };
 
 /** Read-only outbox figures for operators: the /metrics scrape and `cli outbox:status`. */
