@@ -148,7 +148,7 @@ describe('cli', () => {
       const res = cli(['outbox:status', '--json'], env);
       expect(res.status).toBe(0);
       const stats = JSON.parse(res.stdout);
-      expect(stats.counts).toEqual({ PENDING: 2, ENQUEUED: 0, DONE: 0, FAILED: 1 });
+      expect(stats.counts).toEqual({ PENDING: 2, ENQUEUED: 0, DONE: 0, FAILED: 1, PARKED: 0 });
       expect(stats.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
 
       const table = cli(['outbox:status'], env);

@@ -262,11 +262,11 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       const code = await createProduct();
       const { id } = (await startRun(code)).json();
       const runId = rowKey(id);
-      const [{ id: outboxId }] = await db.query(
-        `SELECT id FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.runId')) = ?`,
+      const [{ id: outboxId, job_token }] = await db.query(
+        `SELECT id, job_token FROM outbox WHERE job_name = 'prescreen.plan' AND JSON_UNQUOTE(JSON_EXTRACT(payload, '$.runId')) = ?`,
         [runId],
       );
-      const jobId = outboxJobId(String(outboxId));
+      const jobId = outboxJobId(String(outboxId), job_token);
       // Relayed a minute ago (job in BullMQ, row ENQUEUED); lifo, so the manual fetch below takes this job and no other.
       await api.get(JobQueues).get('prescreening').add('prescreen.plan', { runId, correlationId: 't' }, { jobId, lifo: true, attempts: 1 });
       await db.query(`UPDATE outbox SET status = 'ENQUEUED', enqueued_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?`, [outboxId]);

@@ -6,6 +6,7 @@ import * as creditRecords from './credit-records';
 import * as keys from './keys';
 import * as migrate from './migrate.command';
 import * as outboxProbe from './outbox-probe.command';
+import * as outboxRetry from './outbox-retry.command';
 import * as outboxStatus from './outbox-status.command';
 import * as overdue from './overdue';
 import * as prescreen from './prescreen';
@@ -19,6 +20,7 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   token,
   outboxStatus,
   outboxProbe,
+  outboxRetry,
   keys,
   audit,
   creditRecords,

@@ -134,6 +134,17 @@ export const appConfigSchema = z
       batchSize: z.coerce.number().int().min(1).max(5000),
       sweepIntervalMs: z.coerce.number().int().min(100),
       sweepAfterSeconds: z.coerce.number().int().min(1),
+      /**
+       * Bound on each Redis call of the relay and sweeper: neither holds a transaction while it waits, and a Redis
+       * outage fails the step after this long instead of hanging it (and SIGTERM behind it).
+       */
+      redisTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(5_000),
+      /** DONE rows are purged after this many hours (maintenance/outbox.purge); FAILED and PARKED rows are kept. */
+      retentionHours: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .default(7 * 24),
     }),
     ops: z.object({
       bullBoard: flag,
@@ -291,6 +302,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   OUTBOX_BATCH_SIZE: 'outbox.batchSize',
   OUTBOX_SWEEP_INTERVAL_MS: 'outbox.sweepIntervalMs',
   OUTBOX_SWEEP_AFTER_SECONDS: 'outbox.sweepAfterSeconds',
+  OUTBOX_REDIS_TIMEOUT_MS: 'outbox.redisTimeoutMs',
+  OUTBOX_RETENTION_HOURS: 'outbox.retentionHours',
   BULL_BOARD: 'ops.bullBoard',
   METRICS_TOKEN: 'ops.metricsToken',
   PUSH_ALLOW_PRIVATE_ENDPOINTS: 'partners.allowPrivatePushEndpoints',

@@ -1,15 +1,30 @@
 import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'crypto';
 import { EntityManager } from 'typeorm';
 
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 
 export const OUTBOX_JOB_PREFIX = 'ob-';
 
-/** BullMQ refuses purely numeric custom ids, so the outbox id is carried with a prefix. */
-export const outboxJobId = (outboxId: string | number) => `${OUTBOX_JOB_PREFIX}${outboxId}`;
+/** A new row's token (16 hex characters): with the id it names the row's job, see outboxJobId. */
+export const newOutboxToken = (): string => randomBytes(8).toString('hex');
 
-export const outboxIdOf = (jobId: string | undefined): string | undefined =>
-  jobId?.startsWith(OUTBOX_JOB_PREFIX) ? jobId.slice(OUTBOX_JOB_PREFIX.length) : undefined;
+/**
+ * The BullMQ job id of an outbox row: `ob-<id>-<token>` (BullMQ refuses purely numeric custom ids). The random token
+ * keeps the id unique when the auto-increment hands out an id again (a restore, a failover that lost commits, two
+ * environments on one Redis): BullMQ would drop a new job whose id it still keeps. Rows from before the token
+ * have the empty token and keep their old id `ob-<id>`.
+ */
+export const outboxJobId = (outboxId: string | number, token: string): string =>
+  token ? `${OUTBOX_JOB_PREFIX}${outboxId}-${token}` : `${OUTBOX_JOB_PREFIX}${outboxId}`;
+
+/** The row an outbox job id names: its id and token (`undefined` for a job that did not come through the outbox). */
+export function outboxRowOf(jobId: string | undefined): { id: string; token: string } | undefined {
+  const match = jobId?.match(/^ob-(\d+)(?:-([0-9a-f]+))?$/);
+  return match ? { id: match[1], token: match[2] ?? '' } : undefined;
+}
+
+export const outboxIdOf = (jobId: string | undefined): string | undefined => outboxRowOf(jobId)?.id;
 
 /**
  * The only way business code starts background work: the row is written in the caller's transaction,
@@ -28,8 +43,8 @@ export class OutboxService {
       throw new Error('OutboxService.enqueue must run inside the business transaction');
     }
     const result: { insertId: number | string } = await manager.query(
-      'INSERT INTO outbox (queue, job_name, payload, delay_ms) VALUES (?, ?, ?, ?)',
-      [queue, name, JSON.stringify(payload), Math.max(0, Math.round(opts.delayMs ?? 0))],
+      'INSERT INTO outbox (queue, job_name, job_token, payload, delay_ms) VALUES (?, ?, ?, ?, ?)',
+      [queue, name, newOutboxToken(), JSON.stringify(payload), Math.max(0, Math.round(opts.delayMs ?? 0))],
     );
     return String(result.insertId);
   }
@@ -45,8 +60,8 @@ export class OutboxService {
       throw new Error('OutboxService.enqueue must run inside the business transaction');
     }
     if (payloads.length === 0) return;
-    await manager.query('INSERT INTO outbox (queue, job_name, payload, delay_ms) VALUES ?', [
-      payloads.map((p) => [queue, name, JSON.stringify(p), 0]),
+    await manager.query('INSERT INTO outbox (queue, job_name, job_token, payload, delay_ms) VALUES ?', [
+      payloads.map((p) => [queue, name, newOutboxToken(), JSON.stringify(p), 0]),
     ]);
   }
 }

@@ -9,6 +9,8 @@ export interface JobCatalogue {
     'idempotency-keys.purge': BasePayload;
     /** Marks an outbox probe row as delivered: an end-to-end check of outbox → relay → BullMQ → worker. */
     'outbox.probe': BasePayload & { probeId: string };
+    /** Deletes DONE outbox rows past OUTBOX_RETENTION_HOURS, in bounded batches. */
+    'outbox.purge': BasePayload;
   };
   audit: {
     /** Signs the audit chain head ({seq, hash}) into audit_checkpoints; a no-op when the head has not moved. */
@@ -67,7 +69,7 @@ export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobCatalogue
 
 /** Runtime list of the catalogue (TypeScript interfaces vanish at run time). */
 export const JOB_CATALOGUE: { [Q in QueueName]: JobName<Q>[] } = {
-  maintenance: ['idempotency-keys.purge', 'outbox.probe'],
+  maintenance: ['idempotency-keys.purge', 'outbox.probe', 'outbox.purge'],
   audit: ['audit.checkpoint', 'audit.archive'],
   events: ['event.push'],
   prescreening: ['prescreen.plan', 'prescreen.chunk'],

@@ -61,7 +61,11 @@ export const MAINTENANCE: RetryPolicy = {
 
 /** Every catalogue job's policy: the compiler refuses a job kind without one. */
 export const RETRY_POLICIES: { [Q in QueueName]: { [J in JobName<Q>]: RetryPolicy } } = {
-  maintenance: { 'idempotency-keys.purge': MAINTENANCE, 'outbox.probe': { ...MAINTENANCE, attempts: 5 } },
+  maintenance: {
+    'idempotency-keys.purge': MAINTENANCE,
+    'outbox.probe': { ...MAINTENANCE, attempts: 5 },
+    'outbox.purge': MAINTENANCE,
+  },
   // Archival resumes where an interrupted run stopped; tomorrow's run does the same work.
   audit: { 'audit.checkpoint': MAINTENANCE, 'audit.archive': MAINTENANCE },
   // The push itself counts its HTTP attempts in MySQL; this covers a handler that throws (its database is down).

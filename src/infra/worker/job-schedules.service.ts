@@ -23,6 +23,12 @@ export const SCHEDULES: Schedule[] = [
     payload: { correlationId: 'schedule:idempotency-keys.purge' },
   },
   {
+    queue: 'maintenance',
+    name: 'outbox.purge',
+    everyMs: 60 * 60 * 1000,
+    payload: { correlationId: 'schedule:outbox.purge' },
+  },
+  {
     queue: 'referrals',
     name: 'referral-files.purge',
     everyMs: 60 * 60 * 1000,

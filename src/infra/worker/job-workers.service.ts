@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AbandonedJob } from '../outbox/outbox.relay';
-import { outboxIdOf } from '../outbox/outbox.service';
+import { outboxRowOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
 import { REDIS } from '../queues/redis.module';
@@ -29,6 +29,7 @@ const DONE_MARKS_DELAY_MS = 5;
  * completed job has been trimmed from Redis, enqueues it again, and the job (idempotent like every job) is a no-op.
  */
 export class OutboxDoneMarks {
+  /** `<id>-<token>` of each row: a job of an older row with the same id (a reused id) must not close this one. */
   private pending = new Set<string>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -38,8 +39,8 @@ export class OutboxDoneMarks {
     private readonly logger: Logger,
   ) {}
 
-  add(outboxId: string): void {
-    this.pending.add(outboxId);
+  add(row: { id: string; token: string }): void {
+    this.pending.add(`${row.id}-${row.token}`);
     if (this.pending.size >= DONE_MARKS_MAX) this.flushSoon(0);
     else this.flushSoon(DONE_MARKS_DELAY_MS);
   }
@@ -48,13 +49,18 @@ export class OutboxDoneMarks {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const ids = [...this.pending];
+    const keys = [...this.pending];
+    const ids = keys.map((key) => key.slice(0, key.indexOf('-')));
     this.pending = new Set();
     // One flush at a time, in order: keeps the connection use of the marks to one at most.
     this.flushing = this.flushing.then(async () => {
       if (ids.length === 0) return;
       await this.dataSource
-        .query(`UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL WHERE id IN (?) AND status <> 'DONE'`, [ids])
+        .query(
+          `UPDATE outbox SET status = 'DONE', finished_at = NOW(3), last_error = NULL
+            WHERE id IN (?) AND CONCAT(id, '-', job_token) IN (?) AND status <> 'DONE'`,
+          [ids, keys],
+        )
         .catch((e: Error) => this.logger.warn({ err: e.message, count: ids.length }, 'could not mark outbox rows done; the sweeper will'));
     });
     return this.flushing;
@@ -143,12 +149,12 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   private async process(queue: QueueName, job: Job, token: string | undefined): Promise<unknown> {
     const handler = this.handlers.get(`${queue}/${job.name}`);
     if (!handler) throw new Error(`no handler for ${queue}/${job.name}`);
-    const outboxId = outboxIdOf(job.id);
+    const outboxRow = outboxRowOf(job.id);
     const started = process.hrtime.bigint();
     const ctx: JobContext = {
       jobId: job.id ?? '',
       attempt: job.attemptsMade + 1,
-      outboxId,
+      outboxId: outboxRow?.id,
       progress: (value) => job.updateProgress(value),
       defer: async (delayMs) => {
         await job.moveToDelayed(Date.now() + Math.max(0, Math.round(delayMs)), token);
@@ -157,7 +163,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     };
     try {
       const result = await handler(job.data, ctx);
-      if (outboxId) this.doneMarks.add(outboxId);
+      if (outboxRow) this.doneMarks.add(outboxRow);
       this.observe(queue, job.name, 'completed', started);
       return result ?? null;
     } catch (error) {
@@ -204,9 +210,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     }
     if (job.attemptsMade >= policy.alertAfterAttempts)
       await this.bestEffort(this.redis.zrem(key, job.id ?? ''), 'could not clear a retry alert');
-    const outboxId = outboxIdOf(job.id);
+    const outboxRow = outboxRowOf(job.id);
     const abandoned: AbandonedJob = {
-      outboxId: outboxId ?? '',
+      outboxId: outboxRow?.id ?? '',
+      jobToken: outboxRow?.token ?? '',
       queue,
       jobName: job.name,
       payload: job.data as object,
@@ -221,13 +228,14 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
       );
       return;
     }
-    if (!outboxId) return;
+    if (!outboxRow) return;
+    // The token too: a row re-run since (outbox:retry) has a new one, and this old job's failure is not its own.
     await this.dataSource
-      .query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND status <> 'DONE'`, [
-        error.message.slice(0, 1000),
-        outboxId,
-      ])
-      .catch((e: Error) => this.logger.error({ err: e.message, outboxId }, 'could not record final job failure'));
+      .query(
+        `UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = ? WHERE id = ? AND job_token = ? AND status <> 'DONE'`,
+        [error.message.slice(0, 1000), outboxRow.id, outboxRow.token],
+      )
+      .catch((e: Error) => this.logger.error({ err: e.message, outboxId: outboxRow.id }, 'could not record final job failure'));
   }
 
   /** A job that had been alerting succeeded: it leaves the alerting set. */

@@ -19,6 +19,7 @@ import { CardholdersScanIndex1763801260000 } from './1763801260000-cardholders-s
 import { OverdueReportFiles1763801270000 } from './1763801270000-overdue-report-files';
 import { PublicIdLegacyCeilings1763801300000 } from './1763801300000-public-id-legacy-ceilings';
 import { AuditSearchIndexes1763801510000 } from './1763801510000-audit-search-indexes';
+import { OutboxReliability1763801600000 } from './1763801600000-outbox-reliability';
 import { IdempotencyAnswerStates1763801750000 } from './1763801750000-idempotency-answer-states';
 import { AuditInboxProtection1763801760000 } from './1763801760000-audit-inbox-protection';
 import { AuditArchives1763801800000 } from './1763801800000-audit-archives';
@@ -46,6 +47,7 @@ export const MIGRATIONS = [
   OverdueReportFiles1763801270000,
   PublicIdLegacyCeilings1763801300000,
   AuditSearchIndexes1763801510000,
+  OutboxReliability1763801600000,
   IdempotencyAnswerStates1763801750000,
   AuditInboxProtection1763801760000,
   AuditArchives1763801800000,
