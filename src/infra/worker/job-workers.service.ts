@@ -1,6 +1,6 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { DelayedError, Job, Worker } from 'bullmq';
+import { ConnectionOptions, DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 
 import { AppConfigService } from '../config/app-config';
@@ -9,7 +9,7 @@ import { AbandonedJob } from '../outbox/outbox.relay';
 import { outboxIdOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
-import { bullConnection } from '../queues/redis-connection';
+import { BULL_CONNECTION } from '../queues/redis.module';
 import { RedisPolicyCheck } from './redis-policy.check';
 
 type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
@@ -80,6 +80,7 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly dataSource: DataSource,
     private readonly metrics: MetricsService,
     private readonly redisPolicy: RedisPolicyCheck,
+    @Inject(BULL_CONNECTION) private readonly connection: ConnectionOptions,
   ) {
     this.doneMarks = new OutboxDoneMarks(dataSource, this.logger);
   }
@@ -87,10 +88,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap() {
     await this.redisPolicy.assertSafe();
     this.collectHandlers();
-    const { redisUrl, redisPrefix, worker: settings } = this.config.values;
+    const { redisPrefix, worker: settings } = this.config.values;
     for (const queue of QUEUE_NAMES) {
       const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
-        connection: bullConnection(redisUrl),
+        connection: this.connection,
         prefix: redisPrefix,
         concurrency: settings.concurrency,
         lockDuration: settings.lockDurationMs,
