@@ -72,6 +72,45 @@ describe('loadConfig', () => {
     expect(message).toMatch(value === '1000' ? /at most 256/ : /must be a positive integer or "auto"/);
   });
 
+  describe('REDIS_CLUSTER_NODES', () => {
+    const cluster = { REDIS_CLUSTER_NODES: '127.0.0.1:7001, 127.0.0.1:7002,[::1]:7003' };
+
+    it('is off by default: REDIS_URL alone names the one Redis', () => {
+      expect(loadConfig(validEnv()).redis.clusterNodes).toBeUndefined();
+    });
+
+    it('reads a comma-separated list of host:port seed nodes', () => {
+      expect(loadConfig({ ...validEnv(), ...cluster }).redis.clusterNodes).toEqual([
+        { host: '127.0.0.1', port: 7001 },
+        { host: '127.0.0.1', port: 7002 },
+        { host: '::1', port: 7003 },
+      ]);
+    });
+
+    it.each(['127.0.0.1', '127.0.0.1:0', 'host:70000', ',', 'a:1,,b:2'])('refuses %p, naming the variable', (nodes) => {
+      expect(problemsOf({ ...validEnv(), REDIS_CLUSTER_NODES: nodes })).toContain('REDIS_CLUSTER_NODES (redis.clusterNodes)');
+    });
+
+    // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one hash slot.
+    it.each(['rg', 'rg:{}', '{}rg{x}', 'rg:{x'])('refuses the key prefix %p on a cluster: it is not a hash tag', (prefix) => {
+      const message = problemsOf({ ...validEnv(), ...cluster, REDIS_PREFIX: prefix });
+      expect(message).toContain('REDIS_PREFIX (redisPrefix)');
+      expect(message).toContain('hash tag');
+    });
+
+    it.each(['{rg}', 'rg-{eu}:', '{rgt-abc}'])('accepts the hash-tagged prefix %p on a cluster', (prefix) => {
+      expect(loadConfig({ ...validEnv(), ...cluster, REDIS_PREFIX: prefix }).redisPrefix).toBe(prefix);
+    });
+
+    it('refuses a database number other than 0 on a cluster (a cluster has only database 0)', () => {
+      expect(problemsOf({ ...validEnv(), ...cluster, REDIS_URL: 'redis://127.0.0.1:6379/3' })).toContain('REDIS_URL (redisUrl)');
+    });
+
+    it('keeps a prefix without braces working on a single Redis', () => {
+      expect(loadConfig({ ...validEnv(), REDIS_PREFIX: 'rg' }).redisPrefix).toBe('rg');
+    });
+  });
+
   it('stops when no platform identity-provider key is configured', () => {
     const message = problemsOf({ ...validEnv(), PLATFORM_JWT_SECRET: undefined });
     expect(message).toContain('PLATFORM_JWT_PUBLIC_KEY');

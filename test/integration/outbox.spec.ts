@@ -218,7 +218,7 @@ describe('transactional outbox', () => {
     await queues.get('maintenance').add('outbox.probe', { probeId, correlationId: 't' }, { jobId, lifo: true, attempts: 1 });
     const config = api.get(AppConfigService).values;
     const lost = new Worker('maintenance', null, {
-      connection: bullConnection(config.redisUrl),
+      connection: bullConnection(config),
       prefix: config.redisPrefix,
       autorun: false,
     });

@@ -273,7 +273,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       // What BullMQ does to a job whose workers keep dying mid-job: fails it for good, without any handler or hook of ours.
       const config = api.get(AppConfigService).values;
       const lost = new Worker('prescreening', null, {
-        connection: bullConnection(config.redisUrl),
+        connection: bullConnection(config),
         prefix: config.redisPrefix,
         autorun: false,
       });

@@ -33,6 +33,39 @@ const processCount = z.preprocess(
     .max(256, 'must be at most 256'),
 );
 
+/** One `host:port` (IPv6 in brackets) of a Redis Cluster seed list; ioredis finds the other nodes from any one. */
+const CLUSTER_NODE = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:,[\]]+)):(\d{1,5})$/;
+
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+const CLUSTER_NODES_MESSAGE = 'must be a comma-separated list of host:port (e.g. 10.0.0.1:6379,10.0.0.2:6379)';
+
+/** REDIS_CLUSTER_NODES: `host:port,host:port,...`, or an array of {host, port} from a config file. */
+const clusterNodes = z.unknown().transform((v, ctx): ClusterNode[] => {
+  const entries = typeof v === 'string' ? v.split(',') : v;
+  const nodes = Array.isArray(entries)
+    ? entries.map((e): ClusterNode | undefined => {
+        if (e && typeof e === 'object') return e as ClusterNode;
+        const m = typeof e === 'string' ? CLUSTER_NODE.exec(e.trim()) : null;
+        return m ? { host: m[1] ?? m[2], port: Number(m[3]) } : undefined;
+      })
+    : [];
+  const valid = (n: ClusterNode | undefined): n is ClusterNode =>
+    !!n && typeof n.host === 'string' && n.host !== '' && Number.isInteger(n.port) && n.port >= 1 && n.port <= 65535;
+  if (nodes.length > 0 && nodes.every(valid)) return nodes.map(({ host, port }) => ({ host, port }));
+  ctx.addIssue({ code: 'custom', message: CLUSTER_NODES_MESSAGE });
+  return z.NEVER;
+});
+
+/**
+ * Redis's own rule (cluster spec, "hash tags"): the text between the first `{` and the next `}`, if not empty, is what
+ * a key is hashed by. A prefix holding a whole tag puts every key of the deployment in one slot.
+ */
+export const isHashTagged = (prefix: string) => /^[^{]*\{[^}]+\}/.test(prefix);
+
 /** 5 or 6 cron fields (seconds optional) of the characters cron patterns use; BullMQ parses it when scheduling. */
 const CRON = /^(\S+\s+){4,5}\S+$/;
 
@@ -91,7 +124,11 @@ export const appConfigSchema = z
       /** Longest accepted `exp - iat`: a leaked bearer token is worth at most this long. */
       maxLifetimeSeconds: z.coerce.number().int().min(60).max(86_400),
     }),
-    redis: z.object({ allowEvictingPolicy: flag }),
+    redis: z.object({
+      allowEvictingPolicy: flag,
+      /** Seed nodes of a Redis Cluster; when set, REDIS_URL gives only credentials and TLS (see redis-connection.ts). */
+      clusterNodes: clusterNodes.optional(),
+    }),
     http: z.object({
       trustProxy,
       rateLimit: z.object({
@@ -265,6 +302,20 @@ export const appConfigSchema = z
     if (c.nodeEnv === 'production' && !c.ops.metricsToken) {
       ctx.addIssue({ code: 'custom', path: ['ops', 'metricsToken'], message: "is required in production (the scraper's bearer token)" });
     }
+    if (c.redis.clusterNodes && !isHashTagged(c.redisPrefix)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redisPrefix'],
+        message: `must hold a Redis Cluster hash tag such as {rg} when REDIS_CLUSTER_NODES is set: BullMQ's scripts use several keys of a queue at once, which a cluster allows only within one slot`,
+      });
+    }
+    if (c.redis.clusterNodes && !/^\/?0?$/.test(new URL(c.redisUrl).pathname)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redisUrl'],
+        message: 'must name database 0 (or none) when REDIS_CLUSTER_NODES is set: a cluster has only database 0',
+      });
+    }
     if (c.nodeEnv === 'production' && c.redis.allowEvictingPolicy) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'allowEvictingPolicy'], message: 'is development-only' });
     }
@@ -290,6 +341,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PLATFORM_JWT_SECRET: 'platformJwt.secret',
   PLATFORM_JWT_MAX_LIFETIME_SECONDS: 'platformJwt.maxLifetimeSeconds',
   REDIS_ALLOW_EVICTING_POLICY: 'redis.allowEvictingPolicy',
+  REDIS_CLUSTER_NODES: 'redis.clusterNodes',
   TRUST_PROXY: 'http.trustProxy',
   RATE_LIMIT: 'http.rateLimit.limit',
   RATE_LIMIT_WINDOW_SECONDS: 'http.rateLimit.windowSeconds',

@@ -1,8 +1,9 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import Redis from 'ioredis';
 
+import { AppConfigService } from '../config/app-config';
 import { REDIS } from '../queues/redis.module';
+import { assertRedisServes, RedisClient } from '../queues/redis-connection';
 
 /** Each dependency gets this long to answer; a slow dependency is as good as a dead one for a load balancer. */
 export const DEPENDENCY_TIMEOUT_MS = 1000;
@@ -14,7 +15,8 @@ export interface Readiness {
 }
 
 /**
- * Readiness of this process: MySQL (TypeORM ping) and Redis (PING on the shared client).
+ * Readiness of this process: MySQL (TypeORM ping) and Redis (PING on the shared client; on a Redis Cluster, the
+ * cluster's state and a read in the slot of this deployment's keys, see assertRedisServes).
  * Only up/down per dependency leaves this class: driver messages name hosts and ports, which clients must not see.
  */
 @Injectable()
@@ -23,7 +25,8 @@ export class ReadinessService {
     private readonly health: HealthCheckService,
     private readonly typeorm: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly config: AppConfigService,
   ) {}
 
   async check(): Promise<Readiness> {
@@ -32,9 +35,7 @@ export class ReadinessService {
       () =>
         this.indicators
           .check('redis')
-          .attempt(async () => {
-            await this.redis.ping();
-          })
+          .attempt(() => assertRedisServes(this.redis, this.config.values.redisPrefix))
           .withTimeout(DEPENDENCY_TIMEOUT_MS),
     ];
     try {

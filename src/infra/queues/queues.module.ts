@@ -1,10 +1,11 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Global, Module } from '@nestjs/common';
+import type { ConnectionOptions } from 'bullmq';
 
 import { AppConfigService } from '../config/app-config';
 import { QUEUE_NAMES } from './job-catalogue';
 import { JobQueues } from './job-queues';
-import { bullConnection } from './redis-connection';
+import { BULL_CONNECTION } from './redis.module';
 
 /**
  * Bounded retention keeps Redis memory flat; failed jobs stay longer so they can be inspected. Attempts and backoff
@@ -19,9 +20,9 @@ export const DEFAULT_JOB_OPTIONS = {
 @Module({
   imports: [
     BullModule.forRootAsync({
-      inject: [AppConfigService],
-      useFactory: (config: AppConfigService) => ({
-        connection: bullConnection(config.values.redisUrl),
+      inject: [AppConfigService, BULL_CONNECTION],
+      useFactory: (config: AppConfigService, connection: ConnectionOptions) => ({
+        connection,
         prefix: config.values.redisPrefix,
         defaultJobOptions: DEFAULT_JOB_OPTIONS,
       }),

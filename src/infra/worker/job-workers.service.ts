@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { DelayedError, Job, Worker } from 'bullmq';
-import Redis from 'ioredis';
+import { ConnectionOptions, DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 
 import { AppConfigService } from '../config/app-config';
@@ -10,8 +9,8 @@ import { AbandonedJob } from '../outbox/outbox.relay';
 import { outboxRowOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
-import { REDIS } from '../queues/redis.module';
-import { bullConnection } from '../queues/redis-connection';
+import { BULL_CONNECTION, REDIS } from '../queues/redis.module';
+import { RedisClient } from '../queues/redis-connection';
 import { retryAlertsKey, retryBackoffStrategy, retryPolicyOf } from '../queues/retry-policies';
 import { RedisPolicyCheck } from './redis-policy.check';
 
@@ -89,7 +88,8 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly dataSource: DataSource,
     private readonly metrics: MetricsService,
     private readonly redisPolicy: RedisPolicyCheck,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
+    @Inject(BULL_CONNECTION) private readonly connection: ConnectionOptions,
   ) {
     this.doneMarks = new OutboxDoneMarks(dataSource, this.logger);
   }
@@ -97,10 +97,10 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap() {
     await this.redisPolicy.assertSafe();
     this.collectHandlers();
-    const { redisUrl, redisPrefix, worker: settings } = this.config.values;
+    const { redisPrefix, worker: settings } = this.config.values;
     for (const queue of QUEUE_NAMES) {
       const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
-        connection: bullConnection(redisUrl),
+        connection: this.connection,
         prefix: redisPrefix,
         concurrency: settings.concurrency,
         lockDuration: settings.lockDurationMs,

@@ -1,27 +1,30 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import Redis from 'ioredis';
 
 import { AppConfigService } from '../config/app-config';
 import { REDIS } from '../queues/redis.module';
+import { primaries, RedisClient } from '../queues/redis-connection';
 
 /**
  * An evicting Redis silently drops queued jobs under memory pressure. The worker refuses to start on one
- * unless configuration allows it (development only).
+ * unless configuration allows it (development only). On a Redis Cluster every master is asked: any may hold the queues.
  */
 @Injectable()
 export class RedisPolicyCheck {
   private readonly logger = new Logger(RedisPolicyCheck.name);
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly config: AppConfigService,
   ) {}
 
   async assertSafe(): Promise<void> {
     let policy: string | undefined;
     try {
-      const reply = (await this.redis.config('GET', 'maxmemory-policy')) as string[];
-      policy = reply[1];
+      for (const node of await primaries(this.redis)) {
+        const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
+        policy = reply[1];
+        if (policy !== 'noeviction') break;
+      }
     } catch (error) {
       // Managed Redis often disables CONFIG; say so rather than guess.
       this.logger.warn({ err: (error as Error).message }, 'cannot read Redis maxmemory-policy; make sure it is noeviction');

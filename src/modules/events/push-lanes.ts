@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 
 import { AppConfigService } from '../../infra/config/app-config';
 import { REDIS } from '../../infra/queues/redis.module';
+import { RedisClient } from '../../infra/queues/redis-connection';
 
 /** What admission said: send now (`probe`: as the one trial of a half-open circuit), or wait. */
 export type LaneVerdict = 'go' | 'probe' | 'lane_full' | 'circuit_open' | 'circuit_probing';
@@ -105,7 +105,7 @@ const LEASE_MARGIN_MS = 5_000;
 @Injectable()
 export class PushLanes {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly config: AppConfigService,
   ) {}
 

@@ -3,10 +3,9 @@ import { isIPv6 } from 'node:net';
 
 import { Logger } from '@nestjs/common';
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import Redis from 'ioredis';
 
 import { AppConfig } from '../../config/app-config';
-import { redisOptions } from '../../queues/redis-connection';
+import { createRedisClient, RedisClient } from '../../queues/redis-connection';
 import { replyWithProblem } from '../problem-details';
 import { RateLimitedError } from './principal-throttler.guard';
 
@@ -36,7 +35,7 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return tonumber(ARGV[2]) end
 return ttl`;
 
-type LimitClient = Redis & {
+type LimitClient = RedisClient & {
   recordFailure(key: string, windowMs: number): Promise<number>;
   blockedFor(key: string, limit: number, windowMs: number): Promise<number>;
 };
@@ -84,13 +83,15 @@ export class AnonymousRateLimit {
   /** Addresses Redis said were under their budget, until when this process believes it. */
   private readonly clear = new Map<string, number>();
 
-  constructor(config: Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'http'>) {
+  constructor(config: Pick<AppConfig, 'redisUrl' | 'redis' | 'redisPrefix' | 'http'>) {
     this.limit = config.http.anonymousRateLimit.limit;
     this.windowMs = config.http.anonymousRateLimit.windowSeconds * 1000;
     // Auto-pipelining: most requests run one script here, and those of the same event-loop turn share one socket write.
-    this.client = new Redis(
-      redisOptions(config.redisUrl, { keyPrefix: `${config.redisPrefix}rl:anon:`, maxRetriesPerRequest: 1, enableAutoPipelining: true }),
-    ) as LimitClient;
+    this.client = createRedisClient(config, {
+      keyPrefix: `${config.redisPrefix}rl:anon:`,
+      maxRetriesPerRequest: 1,
+      enableAutoPipelining: true,
+    }) as LimitClient;
     this.client.defineCommand('recordFailure', { numberOfKeys: 1, lua: RECORD_FAILURE });
     this.client.defineCommand('blockedFor', { numberOfKeys: 1, lua: BLOCKED_FOR });
   }

@@ -1,10 +1,10 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 
 import { AppConfig } from '../../config/app-config';
-import { redisOptions } from '../../queues/redis-connection';
+import { createRedisClient, RedisClient } from '../../queues/redis-connection';
 
 type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
@@ -15,18 +15,18 @@ type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
  */
 export class RateLimitStorage implements ThrottlerStorage, OnModuleDestroy {
   private readonly logger = new Logger(RateLimitStorage.name);
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly redis: ThrottlerStorageRedisService;
 
-  constructor(config: Pick<AppConfig, 'redisUrl' | 'redisPrefix'>) {
+  constructor(config: Pick<AppConfig, 'redisUrl' | 'redis' | 'redisPrefix'>) {
     // A connection of its own: ioredis applies keyPrefix to the script's KEYS, which the shared client has no prefix for.
     // Auto-pipelining: every request runs one script here, and the ones issued in the same event-loop turn share one
     // socket write instead of one each (writes are costly on this VM). Each script still runs atomically in Redis, so
     // the limit stays exact across instances.
-    this.client = new Redis(
-      redisOptions(config.redisUrl, { keyPrefix: `${config.redisPrefix}rl:`, maxRetriesPerRequest: 1, enableAutoPipelining: true }),
-    );
-    this.redis = new ThrottlerStorageRedisService(this.client);
+    // On a cluster the library's two keys share the prefix's hash tag (and its own {key:name} if there were none).
+    this.client = createRedisClient(config, { keyPrefix: `${config.redisPrefix}rl:`, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    // It takes a Redis or a Cluster (one overload each), not the union of the two.
+    this.redis = new ThrottlerStorageRedisService(this.client as Redis);
   }
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<StorageRecord> {

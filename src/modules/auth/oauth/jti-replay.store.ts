@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 
 import { AppConfigService } from '../../../infra/config/app-config';
 import { REDIS } from '../../../infra/queues/redis.module';
+import { RedisClient } from '../../../infra/queues/redis-connection';
 
 /**
  * Remembers every client-assertion jti until the assertion expires, shared by every api instance: SET NX wins for
@@ -13,7 +13,7 @@ import { REDIS } from '../../../infra/queues/redis.module';
 @Injectable()
 export class JtiReplayStore {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly config: AppConfigService,
   ) {}
 
