@@ -75,8 +75,18 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
   });
 
   afterAll(async () => {
-    await api.close();
-  });
+    // Runs this spec started and left to the queue finish here, not in a later spec's worker over that spec's users.
+    const worker = await startWorker();
+    try {
+      await eventually(async () => {
+        const [{ open }] = await db.query(`SELECT COUNT(*) AS open FROM prescreen_runs WHERE status IN ('QUEUED', 'RUNNING')`);
+        return Number(open) === 0;
+      }, 120_000);
+    } finally {
+      await worker.close();
+      await api.close();
+    }
+  }, 180_000);
 
   describe('POST /v1/admin/card-products/{code}/prescreen-runs', () => {
     it('queues a run pinned to the current version: run row, planning job in the outbox and audit entry together', async () => {
