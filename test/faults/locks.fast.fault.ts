@@ -111,7 +111,9 @@ describe('lock faults', () => {
 
     // The other writer gives its key back and commits its own rows; the re-run batch (and the referral jobs that
     // waited) then package every referral.
-    await other.query("DELETE FROM partner_events WHERE txn = 'fault-holder' AND dedupe_key = ?", [
+    // By the unique key: a DELETE that scans would lock the gateway's fresh event rows and deadlock again.
+    await other.query('DELETE FROM partner_events WHERE partner_id = (SELECT id FROM partners WHERE code = ?) AND dedupe_key = ?', [
+      cohort.partnerCode,
       `referral.ready:${keys[keys.length - 1]}`,
     ]);
     await other.commit();
@@ -119,6 +121,8 @@ describe('lock faults', () => {
       timeoutMs: 60_000,
       watch: [worker.process],
     });
+    // One deadlock, the forced one: the gateway's own transactions never formed a cycle among themselves.
+    expect(worker.process.output().match(/deadlock, retrying transaction/g)).toHaveLength(1);
     await assertExactlyOnce(store.db, api.baseUrl, { referrals: cohort.referrals });
     const [[written]] = await store.db.query<Rows>('SELECT COUNT(*) AS n FROM fault_other_writer');
     expect(Number(written.n)).toBe(OTHER_WRITER_ROWS);
