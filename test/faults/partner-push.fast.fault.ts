@@ -96,7 +96,9 @@ describe('a partner push endpoint failing, hanging or slow', () => {
   it('answering 500: retried after each scheduled delay, then a dead letter after the last retry', async () => {
     const bank = await endpoint({ kind: 'fail', status: 500 });
     const delays = [400, 800, 1600];
-    const worker = await startWorker({ EVENT_PUSH_RETRY_DELAYS_MS: delays.join(',') });
+    // The circuit breaker would cut the schedule short (two events × four failures open it); its own cases are in
+    // partner-events.spec. Here it stays closed, so the retry schedule is what is seen.
+    const worker = await startWorker({ EVENT_PUSH_RETRY_DELAYS_MS: delays.join(','), PUSH_CIRCUIT_FAILURES: '1000' });
     const cohort = await onboard(api.baseUrl, 2, { pushEndpoint: bank.url, prefix: 'P500' });
 
     const dead = await untilFound('every push dead', () => allSettled('DEAD')(store.db, cohort.referrals), {
@@ -140,7 +142,11 @@ describe('a partner push endpoint failing, hanging or slow', () => {
 
   it('never answering: each attempt ends at the push timeout, is retried, then dead; the poll feed still serves it', async () => {
     const bank = await endpoint({ kind: 'hang' });
-    const worker = await startWorker({ EVENT_PUSH_RETRY_DELAYS_MS: '300,600', EVENT_PUSH_TIMEOUT_MS: '1000' });
+    const worker = await startWorker({
+      EVENT_PUSH_RETRY_DELAYS_MS: '300,600',
+      EVENT_PUSH_TIMEOUT_MS: '1000',
+      PUSH_CIRCUIT_FAILURES: '1000',
+    });
     const cohort = await onboard(api.baseUrl, 1, { pushEndpoint: bank.url, prefix: 'PHANG' });
     const [referral] = cohort.referrals;
 
