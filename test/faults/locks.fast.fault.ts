@@ -135,7 +135,10 @@ describe('lock faults', () => {
     const cohort = await waitingCohort(1, 'STALL', env);
     const [key] = cohort.referrals.map(rowKey);
     const holder = await holdEventKey(cohort, key);
-    const queue = new Queue('referrals', { connection: bullConnection(store.redisUrl), prefix: store.redisPrefix });
+    const queue = new Queue('referrals', {
+      connection: bullConnection({ redisUrl: store.redisUrl, redis: {} }),
+      prefix: store.redisPrefix,
+    });
     try {
       const first = await Gateway.start('worker', store, env);
       await untilPackagingInFlight([key], first);

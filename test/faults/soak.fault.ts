@@ -86,7 +86,7 @@ describe('bounded soak', () => {
   let worker: Gateway;
   let bankEndpoint: PartnerEndpoint;
   const queues = QUEUE_NAMES.map(
-    (q) => new Queue(q, { connection: bullConnection(process.env.REDIS_URL!), prefix: process.env.REDIS_PREFIX! }),
+    (q) => new Queue(q, { connection: bullConnection({ redisUrl: process.env.REDIS_URL!, redis: {} }), prefix: process.env.REDIS_PREFIX! }),
   );
 
   beforeAll(async () => {
