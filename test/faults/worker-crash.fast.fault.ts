@@ -2,7 +2,7 @@ import * as mysql from 'mysql2/promise';
 
 import { rowKey } from '../support/public-ids';
 import { Gateway, runStore, Store } from './support/gateway';
-import { assertExactlyOnce, countReady } from './support/invariants';
+import { assertExactlyOnce, countReady, statuses } from './support/invariants';
 import { OwnedProcess, until } from './support/processes';
 import { PushReceiver } from './support/push-receiver';
 import { applyAll, onboard } from './support/scenario';
@@ -39,8 +39,9 @@ describe('worker killed with kill -9', () => {
     await applyAll(api.baseUrl, cohort);
     const keys = cohort.referrals.map(rowKey);
 
-    // Hold the event key of the batch's last referral in an open transaction: the packaging transaction has then
-    // moved its referrals to READY and waits on that key, so the worker dies with the batch written and uncommitted.
+    // Hold the event key of the last referral in an open transaction: the packaging transaction of its batch has then
+    // moved the batch's referrals to READY and waits on that key, so the worker dies with the batch written and
+    // uncommitted. (The jobs may split the referrals into several batches; the others may commit or wait behind it.)
     const [[partner]] = await store.db.query<mysql.RowDataPacket[]>('SELECT id FROM partners WHERE code = ?', [cohort.partnerCode]);
     const last = keys[keys.length - 1];
     blocker = await store.db.getConnection();
@@ -51,28 +52,35 @@ describe('worker killed with kill -9', () => {
     );
     const dirty = await store.db.getConnection();
     await dirty.query('SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
+    let inFlight: string[];
     try {
       worker = await Gateway.start('worker', store);
       await until(
-        'the packaging transaction holding READY rows uncommitted',
+        'a packaging transaction waiting on the held key',
         async () => {
           const [[row]] = await dirty.query<mysql.RowDataPacket[]>(
-            "SELECT COUNT(*) AS n FROM referrals WHERE id IN (?) AND status = 'READY'",
-            [keys],
+            `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t
+               JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+              WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE() AND t.trx_query LIKE 'INSERT INTO partner_events%'`,
           );
-          return Number(row.n) === keys.length;
+          return Number(row.n) === 1;
         },
         { watch: [worker.process] },
       );
-      expect(await countReady(store.db, cohort.referrals)).toBe(0);
+      const [written] = await dirty.query<mysql.RowDataPacket[]>("SELECT id FROM referrals WHERE id IN (?) AND status = 'READY'", [keys]);
+      const committed = await statuses(store.db, cohort.referrals);
+      // The blocked batch: READY written, not committed.
+      inFlight = cohort.referrals.filter((id) => written.some((w) => String(w.id) === rowKey(id)) && committed.get(id) === 'PACKAGING');
+      expect(inFlight).toContain(cohort.referrals[cohort.referrals.length - 1]);
       await worker.kill9();
     } finally {
-      dirty.release();
+      dirty.destroy(); // not back into the pool: its session reads uncommitted rows
     }
     await blocker.rollback();
     blocker.release();
     blocker = undefined;
-    expect(await countReady(store.db, cohort.referrals)).toBe(0);
+    // Nothing of the killed batch was committed.
+    expect([...(await statuses(store.db, inFlight)).values()].filter((s) => s !== 'PACKAGING')).toEqual([]);
 
     // The killed worker's jobs stall; the next worker (or the sweeper) runs them again.
     worker = await Gateway.start('worker', store);

@@ -49,15 +49,16 @@ describe('servers lost and restarted', () => {
   });
 
   it('Redis flushed: the periodic schedules come back without a worker restart (defect 3)', async () => {
-    // A fresh worker declares the schedules at start-up (JobSchedules), whatever an earlier case flushed.
+    // A fresh worker declares the schedules at start-up (JobSchedules), whatever an earlier case flushed. Its watchdog
+    // looks every second instead of every minute, so the case waits seconds, not a minute.
     await worker.stop();
-    worker = await Gateway.start('worker', store);
+    worker = await Gateway.start('worker', store, { SCHEDULE_WATCH_INTERVAL_MS: '1000' });
     const audit = new Queue('audit', { connection: { host: '127.0.0.1', port: redis.port }, prefix: store.redisPrefix });
     const checkpointScheduled = async () => (await audit.getJobSchedulers()).some((s) => s.key === 'audit.checkpoint');
     try {
       await until('the checkpoint schedule present', checkpointScheduled);
       await redis.flushAll();
-      await until('the checkpoint schedule restored', checkpointScheduled, { timeoutMs: 90_000, watch: [worker.process] });
+      await until('the checkpoint schedule restored', checkpointScheduled, { timeoutMs: 30_000, watch: [worker.process] });
     } finally {
       await audit.close();
     }
