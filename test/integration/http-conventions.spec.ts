@@ -99,6 +99,21 @@ describe('HTTP conventions (API.md)', () => {
       expect(JSON.stringify(rest)).not.toContain('42');
     });
 
+    it.each([
+      ['a whole body', `${'{"name":'.repeat(1000)}"x"${'}'.repeat(1000)}`],
+      ['one member', `{"name":"a","nested":${'['.repeat(1000)}${']'.repeat(1000)}}`],
+      ['one member, as objects', `{"name":"a","nested":{"count":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}}`],
+    ])('refuses %s nested a thousand levels deep with 400, before the DTO is built', async (_what, payload) => {
+      const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload });
+      const body = expectProblem(res, 400, 'nested-too-deep');
+      expect(body.detail).toMatch(/32 levels/);
+    });
+
+    it('accepts nesting up to the limit (the DTO decides the rest)', async () => {
+      const payload = `{"name":"a","nested":{"count":${'['.repeat(30)}${']'.repeat(30)}}}`;
+      expectProblem(await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload }), 400, 'validation-failed');
+    });
+
     it('transforms a valid body into its DTO', async () => {
       const res = await call(app, { method: 'POST', url: '/v1/platform/__fixtures/echo', payload: { name: 'ok', nested: { count: 2 } } });
       expect(res.statusCode).toBe(201);

@@ -46,4 +46,14 @@ describe('partner client keys', () => {
       }),
     ).toThrow(expect.objectContaining({ status: 400, errors: [{ field: 'jwks.keys.1', message: 'use must be "sig"' }] }));
   });
+
+  it('takes a null jwks or publicKeyPem (JSON null passes @IsOptional) as absent, answering 400', () => {
+    const exactlyOne = expect.objectContaining({
+      status: 400,
+      errors: [{ field: 'jwks', message: 'give exactly one of jwks or publicKeyPem' }],
+    });
+    expect(() => parseClientKeys({ jwks: null as never })).toThrow(exactlyOne);
+    expect(() => parseClientKeys({ publicKeyPem: null as never })).toThrow(exactlyOne);
+    expect(() => parseClientKeys({ jwks: null as never, publicKeyPem: null as never })).toThrow(exactlyOne);
+  });
 });

@@ -1,7 +1,10 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
+import * as mysql from 'mysql2/promise';
+import { QueryFailedError } from 'typeorm';
 
 import { ConflictError, ValidationFailedError } from '../../src/common/errors';
+import { PoolAcquireTimeoutError } from '../../src/infra/database/database-unavailable';
 import { toProblem } from '../../src/infra/http/problem-details';
 import { RateLimitedError } from '../../src/infra/http/rate-limit/principal-throttler.guard';
 
@@ -79,6 +82,52 @@ describe('toProblem', () => {
       status: 500,
       detail: 'An unexpected error occurred; quote the instance (request id) when reporting it',
       instance: 'req-9',
+    });
+  });
+
+  describe('a database that cannot be reached', () => {
+    /** The driver's own error for a server that is not listening (nothing listens on port 1 of loopback). */
+    const refused = () =>
+      mysql.createConnection({ host: '127.0.0.1', port: 1, user: 'root', connectTimeout: 2000 }).then(
+        () => Promise.reject(new Error('port 1 accepted a MySQL connection')),
+        (error: unknown) => error,
+      );
+    const driverError = (code: string, errno?: number, fatal = true) =>
+      Object.assign(new Error(`driver text for ${code}`), { code, errno, fatal, sqlMessage: 'SELECT secret' });
+
+    it.each([
+      ['connection refused (a real mysql2 error)', refused],
+      [
+        'a connection lost mid-query, as TypeORM wraps it',
+        () => new QueryFailedError('SELECT 1', [], driverError('PROTOCOL_CONNECTION_LOST')),
+      ],
+      ['a connect timeout', () => driverError('ETIMEDOUT')],
+      ['too many connections', () => driverError('ER_CON_COUNT_ERROR', 1040, false)],
+      ['a server shutting down', () => driverError('ER_SERVER_SHUTDOWN', 1053, false)],
+      [
+        'a closed connection (fatal, no code)',
+        () => Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true }),
+      ],
+      ['no pooled connection in time', () => new PoolAcquireTimeoutError(5000)],
+    ])('answers %s with 503 and retry-after, naming nothing internal', async (_why, make) => {
+      const exception = await make();
+      const { problem, headers, serverFault } = toProblem(exception, 'req-7');
+      expect(problem).toEqual({
+        type: 'https://errors.referral-gateway.dev/service-unavailable',
+        title: 'Service unavailable',
+        status: 503,
+        detail: 'The service is temporarily unavailable; retry later',
+        instance: 'req-7',
+      });
+      expect(Number(headers['retry-after'])).toBeGreaterThan(0);
+      expect(serverFault).toBe(true);
+    });
+
+    it.each([
+      ['a deadlock', new QueryFailedError('UPDATE t', [], driverError('ER_LOCK_DEADLOCK', 1213, false))],
+      ['a duplicate key', driverError('ER_DUP_ENTRY', 1062, false)],
+    ])('keeps %s (the server answered) a 500', (_why, exception) => {
+      expect(toProblem(exception, 'r').problem.status).toBe(500);
     });
   });
 });

@@ -111,6 +111,8 @@ export const appConfigSchema = z
     databaseUrl: url(['mysql:']),
     /** MySQL connections per process: requests beyond it queue for a connection, which is where latency hides. */
     databasePoolSize: z.coerce.number().int().min(1).max(500),
+    /** Longest wait for a free pooled connection; past it the request is answered 503 with retry-after, not left hanging. */
+    databasePoolAcquireTimeoutMs: z.coerce.number().int().min(100).max(600_000),
     redisUrl: url(['redis:', 'rediss:']),
     /** Prefix of every Redis key of this deployment (BullMQ, rate limits, replay caches); braces make it a Redis Cluster hash tag. */
     redisPrefix: z.string().min(1).max(64),
@@ -331,6 +333,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   PUBLIC_BASE_URL: 'publicBaseUrl',
   DATABASE_URL: 'databaseUrl',
   DATABASE_POOL_SIZE: 'databasePoolSize',
+  DATABASE_POOL_ACQUIRE_TIMEOUT_MS: 'databasePoolAcquireTimeoutMs',
   REDIS_URL: 'redisUrl',
   REDIS_PREFIX: 'redisPrefix',
   LOG_LEVEL: 'logLevel',

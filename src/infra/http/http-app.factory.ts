@@ -10,6 +10,7 @@ import { Logger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config';
 import { setupOpenApi } from '../ops/openapi';
 import { BODY_LIMIT, BULK_BODY_LIMIT, isBulkRoute } from './body-limits';
+import { refuseDeepBodies } from './json-depth';
 import { ProblemDetailsFilter } from './problem-details.filter';
 import { AnonymousRateLimit } from './rate-limit/anonymous-limit';
 import { refuseNonOriginForm } from './request-target';
@@ -102,6 +103,7 @@ export async function createHttpApp(module: DynamicModule, config: AppConfig): P
     for (const [name, value] of security) reply.raw.setHeader(name, value);
     return refuseNonOriginForm(request, reply);
   });
+  refuseDeepBodies(fastify);
   // Before the authentication hook (added by AuthHooks once Nest starts): a blocked address costs no token check.
   new AnonymousRateLimit(config).install(fastify);
 

@@ -4,6 +4,7 @@ import { HttpException } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
 
 import { DomainError, FieldError } from '../../common/errors';
+import { isDatabaseUnavailable } from '../database/database-unavailable';
 
 /** RFC 9457 problem details as API.md defines them. */
 export interface ProblemDetails {
@@ -65,6 +66,14 @@ const FASTIFY_CODES: Record<string, Known> = {
     detail: 'Content-Length does not match the body',
   },
 };
+
+/** The database is down, restarting, full or every pooled connection busy: the client should come back shortly. */
+const UNAVAILABLE: Known = {
+  code: 'service-unavailable',
+  title: 'Service unavailable',
+  detail: 'The service is temporarily unavailable; retry later',
+};
+const UNAVAILABLE_RETRY_AFTER_SECONDS = '5';
 
 const INTERNAL: Known = {
   code: 'internal-error',
@@ -137,6 +146,14 @@ export function toProblem(exception: unknown, instance: string): MappedProblem {
 
   if (exception instanceof HttpException && exception.getStatus() === 503) {
     return { problem: fromStatus(503, instance), headers: {}, serverFault: true };
+  }
+
+  if (isDatabaseUnavailable(exception)) {
+    return {
+      problem: fromKnown(UNAVAILABLE, 503, instance),
+      headers: { 'retry-after': UNAVAILABLE_RETRY_AFTER_SECONDS },
+      serverFault: true,
+    };
   }
 
   return { problem: fromKnown(INTERNAL, 500, instance), headers: {}, serverFault: true };

@@ -14,8 +14,9 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
  * RFC 7638 thumbprint.
  */
 export function parseClientKeys(input: { jwks?: { keys: unknown[] }; publicKeyPem?: string }): ClientKey[] {
-  const hasJwks = input.jwks !== undefined;
-  const hasPem = input.publicKeyPem !== undefined;
+  // JSON null passes the DTO's @IsOptional: it means "not given" here, like undefined.
+  const hasJwks = input.jwks !== undefined && input.jwks !== null;
+  const hasPem = input.publicKeyPem !== undefined && input.publicKeyPem !== null;
   if (hasJwks === hasPem) {
     throw new ValidationFailedError([{ field: 'jwks', message: 'give exactly one of jwks or publicKeyPem' }]);
   }
