@@ -14,6 +14,23 @@ import { AppConfig } from './infra/config/app-config';
 import { ConfigurationError, loadConfig } from './infra/config/load-config';
 import { createHttpApp } from './infra/http/http-app.factory';
 
+/**
+ * A stop still running this long after SIGTERM exits anyway. Every shutdown hook is bounded where the gateway can bound
+ * it (the outbox and schedule loops, the BullMQ workers and queues when Redis is silent), but a library waiting on a
+ * server that does not answer must not keep a stopped process alive until the orchestrator's SIGKILL (Docker's
+ * default: 10 s): exiting first says why, and nothing is lost (work in flight is retried from MySQL).
+ */
+const SHUTDOWN_DEADLINE_MS = 8_000;
+
+function armShutdownDeadline(role: ProcessRole) {
+  process.once('SIGTERM', () => {
+    setTimeout(() => {
+      console.error(`${role}: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS} ms of SIGTERM; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+  });
+}
+
 /** Starts the gateway in one role: `node dist/src/main.js api|worker|all` (or PROCESS_ROLE). */
 export async function start(role: ProcessRole, config: AppConfig) {
   process.env.PROCESS_ROLE = role;
@@ -55,6 +72,7 @@ async function main() {
     }
     prepareApiClusterWorker();
   }
+  armShutdownDeadline(role);
   await start(role, config);
 }
 

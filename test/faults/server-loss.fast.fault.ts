@@ -99,4 +99,27 @@ describe('servers lost and restarted', () => {
     // Asserted last, so a wrong status does not hide whether the recovery works.
     expect(during).toEqual({ status: 503, retryAfter: expect.stringMatching(/^[1-9]\d*$/) });
   });
+
+  it('SIGTERM to a worker while Redis is down: it exits within the grace period, and the work goes on after', async () => {
+    const stopping = await Gateway.start('worker', store);
+    await redis.stop();
+    try {
+      stopping.process.signal('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        stopping.process.exited,
+        new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 10_000))),
+      ]);
+      clearTimeout(timer);
+      expect(outcome).not.toBe('still running');
+    } finally {
+      await redis.start();
+    }
+    const cohort = await onboard(api.baseUrl, 2);
+    await until('READY after the restart', async () => (await countReady(store.db, cohort.referrals)) === 2, {
+      timeoutMs: 60_000,
+      watch: [worker.process],
+    });
+    await assertExactlyOnce(store.db, api.baseUrl, { referrals: cohort.referrals });
+  });
 });

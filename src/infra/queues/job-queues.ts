@@ -1,5 +1,5 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { JobsOptions, Queue } from 'bullmq';
 import Redis from 'ioredis';
@@ -8,6 +8,7 @@ import { AppConfigService } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobName, JobPayload, QUEUE_NAMES, QueueName } from './job-catalogue';
 import { REDIS } from './redis.module';
+import { redisAnswers } from './redis-connection';
 import { retryAlertsKey, retryJobOptions } from './retry-policies';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
@@ -15,9 +16,11 @@ const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', '
 /** A job counts as alerting while its last failure is this recent: one whose end was not recorded drops out by itself. */
 export const RETRY_ALERT_WINDOW_MS = 2 * 3600 * 1000;
 
+const SHUTDOWN_PING_TIMEOUT_MS = 1_000;
+
 /** Typed access to every queue of the catalogue. Business code enqueues through the outbox, not here. */
 @Injectable()
-export class JobQueues implements OnModuleInit {
+export class JobQueues implements OnModuleInit, BeforeApplicationShutdown {
   private readonly queues = new Map<QueueName, Queue>();
 
   constructor(
@@ -38,6 +41,16 @@ export class JobQueues implements OnModuleInit {
         this.metrics.retriesAlerting.set({ queue: name }, await this.redis.zcard(key));
       }
     });
+  }
+
+  /**
+   * @nestjs/bullmq closes every queue at shutdown, and Queue.close() waits for Redis forever: while Redis does not
+   * answer, SIGTERM would never end the process. So first, if Redis is silent, the queues' connections are dropped
+   * (not awaited: disconnect() waits on the same silent socket), which lets those closes end.
+   */
+  async beforeApplicationShutdown() {
+    if (await redisAnswers(this.redis, SHUTDOWN_PING_TIMEOUT_MS)) return;
+    for (const queue of this.queues.values()) void queue.disconnect().catch(() => undefined);
   }
 
   get(name: QueueName): Queue {

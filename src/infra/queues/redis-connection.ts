@@ -79,3 +79,20 @@ export async function primaries(client: RedisClient): Promise<Redis[]> {
   await client.cluster('INFO'); // queued until the client is connected and knows the slots
   return client.nodes('master');
 }
+
+/** Whether Redis answers a PING within `ms`: at shutdown, a Redis that does not answer must not hold the process. */
+export async function redisAnswers(client: RedisClient, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      client.ping().then(
+        () => true,
+        () => false,
+      ),
+      silent,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

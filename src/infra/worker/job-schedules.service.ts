@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 
 import { AppConfigService } from '../config/app-config';
+import { withinMs } from '../outbox/outbox-row';
 import { JobName, JobPayload, QueueName } from '../queues/job-catalogue';
 import { JobQueues } from '../queues/job-queues';
 import { retryJobOptions } from '../queues/retry-policies';
@@ -81,8 +82,9 @@ export class JobSchedules implements OnApplicationBootstrap, OnModuleDestroy {
     for (const s of off) {
       if (await this.queues.get(s.queue).removeJobScheduler(s.name)) this.logger.log({ job: s.name }, 'schedule turned off');
     }
+    // Bounded like the outbox's Redis calls: a look that hangs on an unreachable Redis would hang SIGTERM behind it.
     this.watchdog.start(this.config.values.worker.scheduleWatchIntervalMs, async () => {
-      await this.restoreMissing();
+      await withinMs(this.config.values.outbox.redisTimeoutMs, 'schedule watchdog', this.restoreMissing());
       return false;
     });
   }

@@ -10,12 +10,16 @@ import { outboxRowOf } from '../outbox/outbox.service';
 import { JOB_CATALOGUE, QUEUE_NAMES, QueueName } from '../queues/job-catalogue';
 import { JOB_ABANDONED_HANDLER, JOB_HANDLER, JobContext, JobHandlerMetadata } from '../queues/job-handler.decorator';
 import { BULL_CONNECTION, REDIS } from '../queues/redis.module';
-import { RedisClient } from '../queues/redis-connection';
+import { redisAnswers, RedisClient } from '../queues/redis-connection';
 import { retryAlertsKey, retryBackoffStrategy, retryPolicyOf } from '../queues/retry-policies';
 import { RedisPolicyCheck } from './redis-policy.check';
 
 type BoundHandler = (payload: unknown, ctx: JobContext) => Promise<unknown>;
 type BoundAbandonedHandler = (payload: unknown, reason: string) => Promise<void>;
+
+/** While a worker closes, how often Redis is asked whether it still answers, and how long an answer may take. */
+const CLOSE_PING_EVERY_MS = 1_000;
+const CLOSE_PING_TIMEOUT_MS = 1_000;
 
 /** Outbox DONE marks are written together: at most this many ids a statement, at most this long after the job. */
 const DONE_MARKS_MAX = 500;
@@ -115,9 +119,29 @@ export class JobWorkers implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onModuleDestroy() {
-    // close() waits for active jobs to finish, so a normal stop never abandons a job half done.
-    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all(this.workers.map((w) => this.closeWorker(w)));
     await this.doneMarks.flush();
+  }
+
+  /**
+   * close() waits for active jobs to finish, so a normal stop never abandons a job half done. It also waits for Redis,
+   * forever while Redis does not answer (SIGTERM would hang): so while it waits, Redis is asked for a PING every second,
+   * and once one goes unanswered the worker's connections are dropped, which ends close(). A job cut off that way keeps
+   * its lock until it expires, then another worker takes it over (every job is idempotent).
+   */
+  private async closeWorker(worker: Worker): Promise<void> {
+    let closed = false;
+    const closing = worker.close().finally(() => (closed = true));
+    while (!closed) {
+      if (!(await Promise.race([redisAnswers(this.redis, CLOSE_PING_TIMEOUT_MS), closing.then(() => true)]))) {
+        this.logger.warn({ queue: worker.name }, 'Redis does not answer: dropping the worker connections instead of waiting');
+        // Not awaited: disconnect() itself waits on the connections' close, which an unreachable Redis never answers.
+        void worker.disconnect().catch(() => undefined);
+        break;
+      }
+      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_PING_EVERY_MS).unref())]);
+    }
+    await Promise.race([closing.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_PING_TIMEOUT_MS).unref())]);
   }
 
   private collectHandlers() {
