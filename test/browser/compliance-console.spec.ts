@@ -15,6 +15,7 @@ import { CONSOLE_CSP } from '../../src/modules/compliance/console-assets';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
 import { ReferralPackagingProcessor } from '../../src/modules/referrals/packaging/referral-packaging.processor';
 import { eventually, startHttpApp } from '../support/app';
+import { withoutAuditTriggers } from '../support/audit-triggers';
 import { focusedId, launchBrowser, textMatching, withPage } from '../support/browser';
 import { BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 import { applyAfterPrescreen, createProduct, userIds } from '../support/referral-flow';
@@ -24,21 +25,6 @@ import { applyAfterPrescreen, createProduct, userIds } from '../support/referral
  * a user's timeline, chain verification, exports, and no API call at all without a token.
  */
 jest.setTimeout(120_000);
-
-/** What a DBA with full rights can do: switch the append-only triggers off and on (as compliance-api.spec.ts). */
-async function withoutTriggers(db: DataSource, work: () => Promise<unknown>) {
-  for (const op of ['update', 'delete']) await db.query(`DROP TRIGGER IF EXISTS audit_events_no_${op}`);
-  try {
-    await work();
-  } finally {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await db.query(
-        `CREATE TRIGGER audit_events_no_${op.toLowerCase()} BEFORE ${op} ON audit_events FOR EACH ROW
-           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_events is append-only'`,
-      );
-    }
-  }
-}
 
 const apiCalls = (requests: Request[]) => requests.filter((r) => new URL(r.url()).pathname.startsWith('/v1/'));
 
@@ -242,7 +228,7 @@ describe('compliance console (browser)', () => {
 
       const k = seqs[7];
       const [original] = await db.query('SELECT outcome FROM audit_events WHERE seq = ?', [k]);
-      await withoutTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'FAILURE' WHERE seq = ?`, [k]));
+      await withoutAuditTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'FAILURE' WHERE seq = ?`, [k]));
       try {
         await page.getByRole('button', { name: 'Verify now' }).click();
         const shown = await textMatching(page.locator('#chain-status'), /^Chain broken/);
@@ -250,7 +236,7 @@ describe('compliance console (browser)', () => {
         const viaApi = await inject(api, { method: 'GET', url: '/v1/compliance/audit/verify', headers: { authorization } });
         expect(viaApi.json()).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry altered' });
       } finally {
-        await withoutTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
+        await withoutAuditTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
       }
       await page.getByRole('button', { name: 'Verify now' }).click();
       await textMatching(page.locator('#chain-status'), /^Chain intact/);

@@ -11,6 +11,7 @@ import { AuditCheckpointer } from '../../src/modules/audit/audit-checkpoint.serv
 import { AuditEntryInput, GENESIS_HASH, hashEntry } from '../../src/modules/audit/audit-entry';
 import { AuditVerifier } from '../../src/modules/audit/audit-verifier.service';
 import { eventually, startHttpApp, startWorker } from '../support/app';
+import { withoutAuditTriggers } from '../support/audit-triggers';
 
 const entry = (over: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
   actorType: 'system',
@@ -19,21 +20,6 @@ const entry = (over: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
   outcome: 'SUCCESS',
   ...over,
 });
-
-/** What a DBA with full rights can do: switch the append-only triggers off and on. */
-async function withoutTriggers(db: DataSource, work: () => Promise<unknown>) {
-  for (const op of ['update', 'delete']) await db.query(`DROP TRIGGER IF EXISTS audit_events_no_${op}`);
-  try {
-    await work();
-  } finally {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await db.query(
-        `CREATE TRIGGER audit_events_no_${op.toLowerCase()} BEFORE ${op} ON audit_events FOR EACH ROW
-           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_events is append-only'`,
-      );
-    }
-  }
-}
 
 describe('audit chain', () => {
   let api: NestFastifyApplication;
@@ -148,7 +134,7 @@ describe('audit chain', () => {
     });
 
     it('an entry edited in SQL', async () => {
-      await withoutTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'DENIED' WHERE seq = ?`, [k]));
+      await withoutAuditTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'DENIED' WHERE seq = ?`, [k]));
       expect(await verifier.verify()).toEqual({
         ok: false,
         checkedFrom: 1,
@@ -159,20 +145,22 @@ describe('audit chain', () => {
         unchained: expect.objectContaining({ count: expect.any(Number) }),
       });
       expect(await verifier.verify({ from: 1, to: k - 1 })).toMatchObject({ ok: true, checkedThrough: k - 1 });
-      await withoutTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
+      await withoutAuditTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
     });
 
     it('an entry edited with its hash recomputed', async () => {
       const [row] = await repository.eventsBetween(db, k, k, 1);
       const forged = { ...row, actorId: 'mallory' };
       const hash = hashEntry(forged);
-      await withoutTriggers(db, () => db.query('UPDATE audit_events SET actor_id = ?, hash = ? WHERE seq = ?', ['mallory', hash, k]));
+      await withoutAuditTriggers(db, () => db.query('UPDATE audit_events SET actor_id = ?, hash = ? WHERE seq = ?', ['mallory', hash, k]));
       expect(await verifier.verify()).toMatchObject({ ok: false, firstBrokenSeq: k });
-      await withoutTriggers(db, () => db.query('UPDATE audit_events SET actor_id = ?, hash = ? WHERE seq = ?', [row.actorId, row.hash, k]));
+      await withoutAuditTriggers(db, () =>
+        db.query('UPDATE audit_events SET actor_id = ?, hash = ? WHERE seq = ?', [row.actorId, row.hash, k]),
+      );
     });
 
     it('a removed entry', async () => {
-      await withoutTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [k]));
+      await withoutAuditTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [k]));
       expect(await verifier.verify()).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry missing' });
       const columns = Object.keys(original);
       await db.query(
@@ -209,12 +197,12 @@ describe('audit chain', () => {
             e.hash,
           ],
         );
-      await withoutTriggers(db, async () => {
+      await withoutAuditTriggers(db, async () => {
         await db.query('UPDATE audit_events SET seq = seq + 1 WHERE seq >= ? ORDER BY seq DESC', [k]);
         await insert(forged);
       });
       expect(await verifier.verify()).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry inserted' });
-      await withoutTriggers(db, async () => {
+      await withoutAuditTriggers(db, async () => {
         await db.query('DELETE FROM audit_events WHERE seq = ?', [k]);
         await db.query('UPDATE audit_events SET seq = seq - 1 WHERE seq > ? ORDER BY seq ASC', [k]);
       });
@@ -222,7 +210,7 @@ describe('audit chain', () => {
       const head = await repository.head();
       await insert({ ...forged, seq: head.seq + 1, prevHash: head.hash });
       expect(await verifier.verify()).toMatchObject({ ok: false, firstBrokenSeq: head.seq + 1 });
-      await withoutTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [head.seq + 1]));
+      await withoutAuditTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [head.seq + 1]));
     });
   });
 
@@ -258,14 +246,14 @@ describe('audit chain', () => {
       const [last] = await repository.eventsBetween(db, second, second, 1);
       const forged = { ...last, outcome: 'FAILURE' as const };
       const forgedHash = hashEntry(forged);
-      await withoutTriggers(db, async () => {
+      await withoutAuditTriggers(db, async () => {
         await db.query(`UPDATE audit_events SET outcome = 'FAILURE', hash = ? WHERE seq = ?`, [forgedHash, second]);
         await db.query('UPDATE audit_chain_head SET hash = ? WHERE id = 1', [forgedHash]);
       });
       const rewritten = await verifier.verify();
       expect(rewritten).toMatchObject({ ok: false, firstBrokenSeq: first + 1 });
       expect(rewritten.reason).toMatch(/checkpoint/);
-      await withoutTriggers(db, async () => {
+      await withoutAuditTriggers(db, async () => {
         await db.query('UPDATE audit_events SET outcome = ?, hash = ? WHERE seq = ?', [last.outcome, last.hash, second]);
         await db.query('UPDATE audit_chain_head SET hash = ? WHERE id = 1', [last.hash]);
       });

@@ -13,6 +13,7 @@ import { AuditChainer } from '../../src/modules/audit/audit-chainer.service';
 import { AuditCheckpointer } from '../../src/modules/audit/audit-checkpoint.service';
 import { AuditEntryInput, canonicalJson, hashEntry } from '../../src/modules/audit/audit-entry';
 import { eventually, startHttpApp } from '../support/app';
+import { withoutAuditTriggers } from '../support/audit-triggers';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 
 const PROBLEM = 'application/problem+json';
@@ -32,21 +33,6 @@ interface EventView {
   details?: unknown;
   prevHash: string;
   hash: string;
-}
-
-/** What a DBA with full rights can do: switch the append-only triggers off and on (as test/integration/audit.spec.ts). */
-async function withoutTriggers(db: DataSource, work: () => Promise<unknown>) {
-  for (const op of ['update', 'delete']) await db.query(`DROP TRIGGER IF EXISTS audit_events_no_${op}`);
-  try {
-    await work();
-  } finally {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await db.query(
-        `CREATE TRIGGER audit_events_no_${op.toLowerCase()} BEFORE ${op} ON audit_events FOR EACH ROW
-           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_events is append-only'`,
-      );
-    }
-  }
 }
 
 /**
@@ -672,20 +658,20 @@ describe('compliance API', () => {
 
     it('names the seq of a row altered in SQL', async () => {
       const [original] = await db.query('SELECT outcome FROM audit_events WHERE seq = ?', [k]);
-      await withoutTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'DENIED' WHERE seq = ?`, [k]));
+      await withoutAuditTriggers(db, () => db.query(`UPDATE audit_events SET outcome = 'DENIED' WHERE seq = ?`, [k]));
       try {
         const res = (await get('/v1/compliance/audit/verify')).json();
         expect(res).toMatchObject({ ok: false, checkedFrom: 1, checkedThrough: k - 1, firstBrokenSeq: k, reason: 'entry altered' });
         expect(await cliVerify()).toEqual(integrity(res));
       } finally {
-        await withoutTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
+        await withoutAuditTriggers(db, () => db.query('UPDATE audit_events SET outcome = ? WHERE seq = ?', [original.outcome, k]));
       }
       expect((await get('/v1/compliance/audit/verify')).json()).toMatchObject({ ok: true });
     });
 
     it('names the seq of a row removed in SQL', async () => {
       const [original] = await db.query('SELECT * FROM audit_events WHERE seq = ?', [k]);
-      await withoutTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [k]));
+      await withoutAuditTriggers(db, () => db.query('DELETE FROM audit_events WHERE seq = ?', [k]));
       try {
         const res = (await get('/v1/compliance/audit/verify')).json();
         expect(res).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry missing' });
@@ -704,7 +690,7 @@ describe('compliance API', () => {
       const [prev] = await repository.eventsBetween(db, k - 1, k - 1, 1);
       const forgedEntry = { ...prev, seq: k, prevHash: prev.hash, actorId: 'mallory', details: null };
       const forged = { ...forgedEntry, hash: hashEntry(forgedEntry) };
-      await withoutTriggers(db, async () => {
+      await withoutAuditTriggers(db, async () => {
         await db.query('UPDATE audit_events SET seq = seq + 1 WHERE seq >= ? ORDER BY seq DESC', [k]);
         await db.query(
           `INSERT INTO audit_events (seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id, subject_user_hash,
@@ -735,7 +721,7 @@ describe('compliance API', () => {
         expect(res).toMatchObject({ ok: false, firstBrokenSeq: k, reason: 'entry inserted' });
         expect(await cliVerify()).toEqual(integrity(res));
       } finally {
-        await withoutTriggers(db, async () => {
+        await withoutAuditTriggers(db, async () => {
           await db.query('DELETE FROM audit_events WHERE seq = ?', [k]);
           await db.query('UPDATE audit_events SET seq = seq - 1 WHERE seq > ? ORDER BY seq ASC', [k]);
         });
