@@ -1,7 +1,6 @@
 import { AddressInfo, createServer } from 'node:net';
 
 import { INestApplicationContext } from '@nestjs/common';
-import { Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
@@ -14,10 +13,10 @@ import { outboxJobId, outboxRowOf, OutboxService } from '../../src/infra/outbox/
 import { OutboxProbe } from '../../src/infra/outbox/outbox-probe';
 import { OutboxPurge } from '../../src/infra/outbox/outbox-purge.handler';
 import { JobQueues } from '../../src/infra/queues/job-queues';
-import { bullConnection } from '../../src/infra/queues/redis-connection';
 import { SCHEDULES } from '../../src/infra/worker/job-schedules.service';
 import { eventually, startHttpApp, startWorker } from '../support/app';
 import { deleteKeys } from '../support/global-teardown';
+import { failJobForGood } from '../support/lost-job';
 
 /** The outbox guarantees: a committed change has its job exactly once; a rolled-back one has none; Redis may be lost. */
 describe('transactional outbox', () => {
@@ -216,19 +215,7 @@ describe('transactional outbox', () => {
     const jobId = await jobIdOf(outboxId);
     // Its job failed for good (as after its last attempt) and BullMQ keeps it under its id for two weeks.
     await queues.get('maintenance').add('outbox.probe', { probeId, correlationId: 't' }, { jobId, lifo: true, attempts: 1 });
-    const config = api.get(AppConfigService).values;
-    const lost = new Worker('maintenance', null, {
-      connection: bullConnection(config),
-      prefix: config.redisPrefix,
-      autorun: false,
-    });
-    try {
-      const job = await lost.getNextJob('lost-worker');
-      expect(job?.id).toBe(jobId);
-      await job!.moveToFailed(new Error('partner down for a day'), 'lost-worker');
-    } finally {
-      await lost.close();
-    }
+    await failJobForGood(api.get(AppConfigService).values, 'maintenance', jobId, 'partner down for a day');
     await db.query(`UPDATE outbox SET status = 'FAILED', finished_at = NOW(3), last_error = 'partner down for a day' WHERE id = ?`, [
       outboxId,
     ]);

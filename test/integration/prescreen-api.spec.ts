@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Worker } from 'bullmq';
 import { Command } from 'commander';
 import { DataSource } from 'typeorm';
 
@@ -10,12 +9,12 @@ import { AppConfigService } from '../../src/infra/config/app-config';
 import { outboxJobId } from '../../src/infra/outbox/outbox.service';
 import { JobContext } from '../../src/infra/queues/job-handler.decorator';
 import { JobQueues } from '../../src/infra/queues/job-queues';
-import { bullConnection } from '../../src/infra/queues/redis-connection';
 import { importLines, syntheticLines } from '../../src/modules/credit-records/credit-records.bulk-import';
 import { CreditRecordsService } from '../../src/modules/credit-records/credit-records.service';
 import { PrescreenExecution } from '../../src/modules/prescreening/prescreen-execution.service';
 import { PrescreenJobsProcessor } from '../../src/modules/prescreening/prescreen-jobs.processor';
 import { eventually, startHttpApp, startWorker } from '../support/app';
+import { failJobForGood } from '../support/lost-job';
 import { adminHeaders, BankClient, inject, platformToken, uniqueCode } from '../support/partner-client';
 import { OPAQUE_ID, rowKey } from '../support/public-ids';
 
@@ -281,19 +280,7 @@ describe('pre-screen runs: API, refusals, idempotent and failing jobs', () => {
       await api.get(JobQueues).get('prescreening').add('prescreen.plan', { runId, correlationId: 't' }, { jobId, lifo: true, attempts: 1 });
       await db.query(`UPDATE outbox SET status = 'ENQUEUED', enqueued_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?`, [outboxId]);
       // What BullMQ does to a job whose workers keep dying mid-job: fails it for good, without any handler or hook of ours.
-      const config = api.get(AppConfigService).values;
-      const lost = new Worker('prescreening', null, {
-        connection: bullConnection(config),
-        prefix: config.redisPrefix,
-        autorun: false,
-      });
-      try {
-        const job = await lost.getNextJob('lost-worker');
-        expect(job?.id).toBe(jobId);
-        await job!.moveToFailed(new Error('job stalled more than allowable limit'), 'lost-worker');
-      } finally {
-        await lost.close();
-      }
+      await failJobForGood(api.get(AppConfigService).values, 'prescreening', jobId, 'job stalled more than allowable limit');
       expect(await api.get(JobQueues).get('prescreening').getJobState(jobId)).toBe('failed');
       expect((await getRun(id)).json()).toMatchObject({ status: 'QUEUED' });
 
